@@ -1,0 +1,20 @@
+"""Choosing the compute backend of the EM kernels."""
+
+import importlib.util
+
+
+def resolve_backend(backend):
+    """The concrete backend for the ``backend`` parameter.
+
+    "auto" picks numba when it is installed, else numpy. "cupy" needs CuPy.
+    """
+    if backend == "cupy":
+        if importlib.util.find_spec("cupy") is None:
+            raise ImportError(
+                'backend="cupy" needs CuPy, which is not installed. Install it '
+                'with: pip install "skmoe[gpu]"'
+            )
+        return "cupy"
+    if backend == "auto":
+        return "numba" if importlib.util.find_spec("numba") is not None else "numpy"
+    return backend

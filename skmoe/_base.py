@@ -1,0 +1,426 @@
+"""BaseMixtureOfExperts: parameter validation, the EM loop and routing.
+
+The loop follows ``sklearn.mixture._base.BaseMixture``: ``fit`` restarts
+``n_init`` times and keeps the run with the best log-likelihood; one run is
+an initial M-step from the initial responsibilities followed by ``max_iter``
+iterations of (M-step, E-step). The regressor and the classifier only say
+how their experts are fitted and how likely a target is under each expert.
+"""
+
+import warnings
+from abc import ABCMeta, abstractmethod
+from numbers import Integral, Real
+from time import perf_counter
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+from ._backend import resolve_backend
+from ._experts import fit_experts, make_experts
+from ._gate import make_gate
+from ._kernels import _xp
+
+# Weight of the uniform part mixed into hard initial partitions, so that no
+# expert starts with zero responsibility anywhere.
+_INIT_SMOOTHING = 0.05
+
+
+class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
+    """Shared machinery of the mixture-of-experts estimators."""
+
+    _parameter_constraints: dict = {
+        "estimator": [HasMethods(["fit", "predict"]), None],
+        "n_experts": [Interval(Integral, 1, None, closed="left")],
+        "gate": [HasMethods(["fit", "predict_proba"]), None],
+        "init": [StrOptions({"kmeans", "random"}), "array-like"],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "top_k": [Interval(Integral, 1, None, closed="left"), None],
+        "backend": [StrOptions({"auto", "numpy", "numba", "cupy"})],
+        "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        estimator=None,
+        n_experts=3,
+        *,
+        gate=None,
+        init="kmeans",
+        n_init=1,
+        max_iter=100,
+        tol=1e-5,
+        top_k=None,
+        backend="auto",
+        n_jobs=None,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+    ):
+        self.estimator = estimator
+        self.n_experts = n_experts
+        self.gate = gate
+        self.init = init
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.top_k = top_k
+        self.backend = backend
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+
+    # -- hooks of the subclasses -------------------------------------------
+    @abstractmethod
+    def _default_estimator(self):
+        """The expert used when ``estimator`` is None."""
+
+    @abstractmethod
+    def _prepare_targets(self, y, sample_weight):
+        """Validate y and set target attributes; return y as the experts see it."""
+
+    @abstractmethod
+    def _targets_for_init(self, y):
+        """Targets as an (n, m) float array for the k-means initialisation."""
+
+    @abstractmethod
+    def _fit_expert_params(self, X, y, responsibilities, sample_weight):
+        """M-step of the experts; return ``log p_k(y_i | x_i)``, (n, K)."""
+
+    @abstractmethod
+    def _expert_log_density(self, X, y):
+        """``log p_k(y_i | x_i)`` at the current parameters, (n, K)."""
+
+    @abstractmethod
+    def _expert_parameters(self):
+        """Dict of the per-run fitted attributes besides experts and gate."""
+
+    @abstractmethod
+    def _encode_targets(self, y, n_samples):
+        """Validate y at inference time; return it as ``_prepare_targets`` does."""
+
+    # -- fitting ------------------------------------------------------------
+    def _validate_fit_data(self, X, y, sample_weight):
+        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=False)
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        n_samples = X.shape[0]
+        if self.n_experts > n_samples:
+            raise ValueError(
+                f"n_experts={self.n_experts} must be at most the number of "
+                f"samples, n_samples = {n_samples}."
+            )
+        if self.top_k is not None and self.top_k > self.n_experts:
+            raise ValueError(
+                f"top_k={self.top_k} must be at most n_experts={self.n_experts}."
+            )
+        if not sample_weight.sum() > 0:
+            raise ValueError("sample_weight must have a positive sum.")
+        return X, y, sample_weight
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the mixture of experts by expectation-maximisation.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : object
+        """
+        self._validate_params()
+        X, y, sample_weight = self._validate_fit_data(X, y, sample_weight)
+        y = self._prepare_targets(y, sample_weight)
+        self._backend = resolve_backend(self.backend)
+        estimator = self._default_estimator() if self.estimator is None else self.estimator
+        rng = check_random_state(self.random_state)
+
+        continuing = self.warm_start and hasattr(self, "experts_")
+        if continuing:
+            self._check_warm_start(X)
+        else:
+            mean = X.mean(axis=0)
+            scale = X.std(axis=0)
+            scale[scale == 0] = 1.0
+            self._feature_mean, self._feature_scale = mean, scale
+        Z = (X - self._feature_mean) / self._feature_scale
+        if isinstance(self.init, str) or continuing:
+            initial = None
+        else:
+            initial = self._check_initial_responsibilities(X.shape[0])
+        n_runs = 1 if (continuing or initial is not None) else self.n_init
+
+        best = None
+        partitions = []
+        for run in range(n_runs):
+            if continuing:
+                gate_input = self.gate_.transform(X)
+                responsibilities = self._e_step(X, gate_input, y, sample_weight)[0]
+            else:
+                self.experts_ = make_experts(estimator, self.n_experts, rng)
+                self.gate_ = make_gate(
+                    self.gate, self.n_experts, self._feature_mean, self._feature_scale
+                )
+                gate_input = self.gate_.transform(X)
+                if initial is None:
+                    responsibilities = self._initial_responsibilities(
+                        Z, y, rng, partitions
+                    )
+                else:
+                    responsibilities = initial
+            result = self._run_em(X, gate_input, y, sample_weight, responsibilities, run)
+            if best is None or result["log_likelihood_"] > best["log_likelihood_"]:
+                best = {
+                    **result,
+                    "experts_": self.experts_,
+                    "gate_": self.gate_,
+                    **self._expert_parameters(),
+                }
+        for name, value in best.items():
+            setattr(self, name, value)
+        if not self.converged_ and self.max_iter > 0:
+            warnings.warn(
+                f"EM did not converge in max_iter={self.max_iter} iterations "
+                f"(best of {n_runs} run(s)). Increase max_iter or tol.",
+                ConvergenceWarning,
+            )
+        return self
+
+    def _check_warm_start(self, X):
+        if X.shape[1] != self.n_features_in_ or len(self.experts_) != self.n_experts:
+            raise ValueError(
+                "warm_start=True needs the same n_experts and number of features "
+                "as the previous fit."
+            )
+
+    def _check_initial_responsibilities(self, n_samples):
+        initial = np.asarray(self.init, dtype=np.float64)
+        if initial.shape != (n_samples, self.n_experts):
+            raise ValueError(
+                "init given as an array must be the initial responsibilities, of "
+                f"shape (n_samples, n_experts) = ({n_samples}, {self.n_experts}); "
+                f"got shape {initial.shape}."
+            )
+        if not np.all(np.isfinite(initial)) or np.any(initial < 0):
+            raise ValueError("init responsibilities must be finite and non-negative.")
+        totals = initial.sum(axis=1, keepdims=True)
+        if np.any(totals <= 0):
+            raise ValueError("each row of the init responsibilities needs a positive sum.")
+        return initial / totals
+
+    def _initial_responsibilities(self, Z, y, rng, partitions):
+        """Responsibilities of a new run, from a partition no run started from.
+
+        "kmeans" clusters the standardised [X, y]; "random" assigns each
+        sample to the nearest of K random samples in that space. A k-means
+        partition that an earlier run already started from is replaced by a
+        random one, so restarts explore genuinely different starts.
+        """
+        n_samples = Z.shape[0]
+        targets = self._targets_for_init(y)
+        space = np.hstack([Z, targets])
+        labels = None
+        if self.init == "kmeans":
+            kmeans = KMeans(
+                self.n_experts, n_init=1, random_state=rng.randint(2**31 - 1)
+            )
+            labels = _canonical(kmeans.fit(space).labels_)
+            if any(np.array_equal(labels, seen) for seen in partitions):
+                labels = None
+        while labels is None:
+            centers = space[rng.choice(n_samples, self.n_experts, replace=False)]
+            distances = ((space[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
+            labels = _canonical(distances.argmin(axis=1))
+            if len(partitions) < 1000 and any(
+                np.array_equal(labels, seen) for seen in partitions
+            ):
+                labels = None
+        partitions.append(labels)
+        responsibilities = np.full(
+            (n_samples, self.n_experts), _INIT_SMOOTHING / self.n_experts
+        )
+        responsibilities[np.arange(n_samples), labels] += 1.0 - _INIT_SMOOTHING
+        return responsibilities
+
+    def _m_step(self, X, gate_input, y, sample_weight, responsibilities):
+        log_expert = self._fit_expert_params(X, y, responsibilities, sample_weight)
+        self.gate_._fit(gate_input, responsibilities, sample_weight)
+        return log_expert
+
+    def _e_step(self, X, gate_input, y, sample_weight, log_expert=None):
+        if log_expert is None:
+            log_expert = self._expert_log_density(X, y)
+        log_gate = self.gate_._log_proba(gate_input)
+        return _xp.e_step(log_gate, log_expert, sample_weight)
+
+    def _run_em(self, X, gate_input, y, sample_weight, responsibilities, run):
+        """One EM run from ``responsibilities``; the fitted state is kept on self."""
+        total_weight = sample_weight.sum()
+        log_expert = self._m_step(X, gate_input, y, sample_weight, responsibilities)
+        responsibilities, _, log_likelihood = self._e_step(
+            X, gate_input, y, sample_weight, log_expert
+        )
+        path = []
+        converged = False
+        start = perf_counter()
+        if self.verbose:
+            print(f"Run {run}: initial log-likelihood {log_likelihood:.6f}")
+        for iteration in range(1, self.max_iter + 1):
+            previous = log_likelihood
+            log_expert = self._m_step(X, gate_input, y, sample_weight, responsibilities)
+            responsibilities, _, log_likelihood = self._e_step(
+                X, gate_input, y, sample_weight, log_expert
+            )
+            path.append(log_likelihood)
+            change = (log_likelihood - previous) / total_weight
+            if self.verbose:
+                print(
+                    f"Run {run}, iteration {iteration}: log-likelihood "
+                    f"{log_likelihood:.6f}, change per sample {change:.3e}, "
+                    f"{perf_counter() - start:.2f} s"
+                )
+            if abs(change) < self.tol:
+                converged = True
+                break
+        if self.verbose:
+            state = "converged" if converged else "did not converge"
+            print(f"Run {run} {state}: log-likelihood {log_likelihood:.6f}")
+        return {
+            "log_likelihood_": log_likelihood,
+            "log_likelihood_path_": np.asarray(path),
+            "n_iter_": len(path),
+            "converged_": converged,
+        }
+
+    # -- inference ----------------------------------------------------------
+    def _validate_X(self, X):
+        check_is_fitted(self)
+        return validate_data(self, X, dtype=np.float64, reset=False)
+
+    def gate_proba(self, X):
+        """Gate probabilities: how much each expert is trusted for each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_experts)
+            Rows sum to 1.
+        """
+        X = self._validate_X(X)
+        return np.exp(self.gate_._log_proba(self.gate_.transform(X)))
+
+    def apply(self, X):
+        """Index of the most trusted expert for each sample, shape (n_samples,)."""
+        return self.gate_proba(X).argmax(axis=1)
+
+    def _routing(self, X):
+        """Gate weights after ``top_k`` routing, and each expert's rows.
+
+        Returns
+        -------
+        weights : ndarray of shape (n_samples, n_experts)
+            Gate probabilities, zero outside each sample's ``top_k`` experts
+            and renormalised over them.
+        rows : list of K index arrays
+            The samples each expert must be evaluated on.
+        """
+        if self.top_k is not None and self.top_k > self.n_experts:
+            raise ValueError(
+                f"top_k={self.top_k} must be at most n_experts={self.n_experts}."
+            )
+        weights = self.gate_proba(X)
+        if self.top_k is not None and self.top_k < self.n_experts:
+            dropped = np.argpartition(-weights, self.top_k - 1, axis=1)[:, self.top_k :]
+            np.put_along_axis(weights, dropped, 0.0, axis=1)
+            weights /= weights.sum(axis=1, keepdims=True)
+        rows = [np.flatnonzero(weights[:, k] > 0) for k in range(self.n_experts)]
+        return weights, rows
+
+    def log_likelihood(self, X, y):
+        """Log-likelihood of each sample, ``log p(y_i | x_i)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        log_likelihood : ndarray of shape (n_samples,)
+            Its sum on the training data is ``log_likelihood_``.
+        """
+        X = self._validate_X(X)
+        y = self._encode_targets(y, X.shape[0])
+        weights = np.ones(X.shape[0])
+        return self._e_step(X, self.gate_.transform(X), y, weights)[1]
+
+    def _n_parameters(self):
+        return self.gate_.n_parameters + sum(
+            _expert_n_parameters(expert) for expert in self.experts_
+        )
+
+    def bic(self, X, y):
+        """Bayesian information criterion: ``-2 log L + n_params log n``.
+
+        Counts the gate's and the experts' parameters (linear experts only)
+        and, for the regressor, one noise variance per expert.
+        """
+        log_likelihood = self.log_likelihood(X, y)
+        return -2 * log_likelihood.sum() + self._n_parameters() * np.log(
+            len(log_likelihood)
+        )
+
+    def aic(self, X, y):
+        """Akaike information criterion: ``-2 log L + 2 n_params``."""
+        return -2 * self.log_likelihood(X, y).sum() + 2 * self._n_parameters()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags
+
+
+def _canonical(labels):
+    """Relabel a partition by order of first appearance (label-permutation free)."""
+    _, first = np.unique(labels, return_index=True)
+    order = np.argsort(np.argsort(first))
+    return order[np.unique(labels, return_inverse=True)[1]]
+
+
+def _expert_n_parameters(expert):
+    """Free parameters of a fitted linear expert."""
+    coef = getattr(expert, "coef_", None)
+    if coef is None:
+        raise ValueError(
+            f"bic and aic need experts with a known number of parameters (linear "
+            f"models with coef_); {type(expert).__name__} has none."
+        )
+    coef = np.atleast_2d(coef)
+    intercept = np.atleast_1d(getattr(expert, "intercept_", 0.0))
+    n_params = coef.size + (intercept.size if getattr(expert, "fit_intercept", False) else 0)
+    n_classes = len(getattr(expert, "classes_", ()))
+    if n_classes > 2:
+        # Multinomial models are over-parametrised by one class.
+        n_params -= coef.shape[1] + (1 if getattr(expert, "fit_intercept", False) else 0)
+    return n_params
+
+

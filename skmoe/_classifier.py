@@ -1,0 +1,156 @@
+"""MixtureOfExpertsClassifier: categorical experts through predict_proba."""
+
+import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils._param_validation import HasMethods
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import column_or_1d
+
+from ._base import BaseMixtureOfExperts
+from ._experts import fit_experts
+
+# Floor of an expert's probability for a class, so that an expert that never
+# saw a class gives it a tiny, not zero, likelihood.
+_PROBA_FLOOR = 1e-300
+
+
+class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
+    """Mixture of experts for classification, trained by EM.
+
+    The model is ``p(y | x) = sum_k g_k(x) p_k(y | x)``, where ``p_k`` is
+    expert k's ``predict_proba`` at class y and ``g`` a softmax gate. Experts
+    and gate are trained together by expectation-maximisation. Labels may be
+    of any type; binary and multiclass problems are supported, and an expert
+    that saw only some classes gives the others probability zero.
+
+    Parameters
+    ----------
+    estimator : classifier with predict_proba, default=None
+        The base expert, cloned ``n_experts`` times; None means
+        ``LogisticRegression()``. Experts whose ``fit`` takes no
+        ``sample_weight`` are fitted on the samples they are most responsible
+        for.
+    n_experts : int, default=3
+    gate : classifier, default=None
+        As for :class:`MixtureOfExpertsRegressor`.
+    init : {"kmeans", "random"} or array-like of shape (n_samples, n_experts), \
+            default="kmeans"
+        k-means runs on the standardised features and the one-hot labels.
+    n_init : int, default=1
+    max_iter : int, default=100
+    tol : float, default=1e-5
+    top_k : int, default=None
+    backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
+    n_jobs : int, default=None
+    random_state : int, RandomState instance or None, default=None
+    warm_start : bool, default=False
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    experts_ : list of fitted classifiers
+    gate_ : SoftmaxGate or ClassifierGate
+    log_likelihood_ : float
+    log_likelihood_path_ : ndarray of shape (n_iter_,)
+    n_iter_ : int
+    converged_ : bool
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+
+    Examples
+    --------
+    >>> from skmoe import MixtureOfExpertsClassifier
+    >>> from skmoe.datasets import make_moe_classification
+    >>> X, y = make_moe_classification(n_samples=500, random_state=0)
+    >>> clf = MixtureOfExpertsClassifier(n_experts=3, random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 2)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseMixtureOfExperts._parameter_constraints,
+        "estimator": [HasMethods(["fit", "predict_proba"]), None],
+    }
+
+    def _default_estimator(self):
+        return LogisticRegression()
+
+    def _prepare_targets(self, y, sample_weight):
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        self.classes_, encoded = np.unique(y, return_inverse=True)
+        present = np.unique(encoded[sample_weight > 0])
+        if len(present) < 2:
+            raise ValueError(
+                "MixtureOfExpertsClassifier needs samples of at least 2 classes "
+                f"with positive weight; got 1 class: {self.classes_[present]}."
+            )
+        return encoded
+
+    def _encode_targets(self, y, n_samples):
+        y = column_or_1d(y)
+        if len(y) != n_samples:
+            raise ValueError(f"X has {n_samples} samples but y has {len(y)}.")
+        encoded = np.searchsorted(self.classes_, y)
+        encoded = np.minimum(encoded, len(self.classes_) - 1)
+        unknown = self.classes_[encoded] != y
+        if np.any(unknown):
+            raise ValueError(f"y contains labels not seen in fit: {np.unique(y[unknown])}.")
+        return encoded
+
+    def _targets_for_init(self, y):
+        onehot = np.zeros((len(y), len(self.classes_)))
+        onehot[np.arange(len(y)), y] = 1.0
+        return onehot
+
+    def _expert_proba(self, expert, X):
+        """predict_proba of one expert, aligned to ``classes_``."""
+        proba = np.zeros((X.shape[0], len(self.classes_)))
+        columns = np.searchsorted(self.classes_, expert.classes_)
+        proba[:, columns] = expert.predict_proba(X)
+        return proba
+
+    def _fit_expert_params(self, X, y, responsibilities, sample_weight):
+        self.experts_ = fit_experts(
+            self.experts_, X, self.classes_[y], responsibilities, sample_weight,
+            self.n_jobs,
+        )
+        return self._expert_log_density(X, y)
+
+    def _expert_log_density(self, X, y):
+        rows = np.arange(X.shape[0])
+        return np.log(
+            np.column_stack(
+                [
+                    np.maximum(self._expert_proba(expert, X)[rows, y], _PROBA_FLOOR)
+                    for expert in self.experts_
+                ]
+            )
+        )
+
+    def _expert_parameters(self):
+        return {}
+
+    def predict_proba(self, X):
+        """Class probabilities of the mixture, shape (n_samples, n_classes)."""
+        X = self._validate_X(X)
+        weights, rows = self._routing(X)
+        proba = np.zeros((X.shape[0], len(self.classes_)))
+        for k, (expert, expert_rows) in enumerate(zip(self.experts_, rows)):
+            if len(expert_rows):
+                proba[expert_rows] += (
+                    weights[expert_rows, k, None] * self._expert_proba(expert, X[expert_rows])
+                )
+        return proba
+
+    def predict_log_proba(self, X):
+        """Log class probabilities of the mixture, shape (n_samples, n_classes)."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """Most probable class for each sample, shape (n_samples,)."""
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]

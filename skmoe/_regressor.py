@@ -1,0 +1,165 @@
+"""MixtureOfExpertsRegressor: Gaussian experts with one noise variance each."""
+
+import numpy as np
+from sklearn.base import RegressorMixin
+from sklearn.linear_model import LinearRegression
+from sklearn.utils.validation import column_or_1d
+
+from ._base import BaseMixtureOfExperts
+from ._experts import fit_experts
+from ._kernels import _xp
+
+# Noise variances are floored at this fraction of the target's variance, so
+# that an expert collapsing onto a few points cannot make the likelihood
+# infinite.
+VARIANCE_FLOOR = 1e-6
+
+
+class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
+    """Mixture of experts for regression, trained by EM.
+
+    The model is ``p(y | x) = sum_k g_k(x) Normal(y; f_k(x), sigma_k^2)``: a
+    softmax gate ``g`` says how much each expert ``f_k`` is trusted for each
+    sample, and each expert has its own noise variance. Experts and gate are
+    trained together by expectation-maximisation (Jordan & Jacobs, 1994).
+
+    Parameters
+    ----------
+    estimator : regressor, default=None
+        The base expert, cloned ``n_experts`` times; None means
+        ``LinearRegression()``. Experts whose ``fit`` takes ``sample_weight``
+        get the responsibilities as weights; others are fitted on the samples
+        they are most responsible for.
+    n_experts : int, default=3
+        Number of experts K.
+    gate : classifier, default=None
+        None: the built-in softmax gate with a weak L2 penalty
+        (``1 / (2 * 100) * ||W||^2`` on the standardised features).
+        ``LogisticRegression(C=...)``: the built-in gate with that penalty in
+        LogisticRegression's units (``C=np.inf``: none). Any other classifier
+        with ``predict_proba`` is fitted on the responsibilities as soft
+        targets (each sample once per expert, weighted by its responsibility).
+    init : {"kmeans", "random"} or array-like of shape (n_samples, n_experts), \
+            default="kmeans"
+        Initial responsibilities: k-means on the standardised ``[X, y]``;
+        each sample to the nearest of K random samples in that space; or
+        given. Restarts (``n_init``) never start twice from one partition.
+    n_init : int, default=1
+        Number of EM runs; the one with the best log-likelihood is kept.
+    max_iter : int, default=100
+        EM iterations per run.
+    tol : float, default=1e-5
+        Convergence threshold on the change of the mean (per unit of sample
+        weight) log-likelihood.
+    top_k : int, default=None
+        None: predict with the full soft mixture. k: each sample goes to its
+        k most trusted experts only (gate renormalised over them); other
+        experts are not evaluated on it.
+    backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
+        Array backend of the gate and E-step kernels.
+    n_jobs : int, default=None
+        Parallel expert fits through joblib.
+    random_state : int, RandomState instance or None, default=None
+    warm_start : bool, default=False
+        Continue from the previous fit (one run) instead of initialising.
+    verbose : int, default=0
+        Print the log-likelihood at every iteration.
+
+    Attributes
+    ----------
+    experts_ : list of fitted regressors
+    gate_ : SoftmaxGate or ClassifierGate
+    noise_variance_ : ndarray of shape (n_experts,)
+    log_likelihood_ : float
+        Training log-likelihood (natural log) of the kept run.
+    log_likelihood_path_ : ndarray of shape (n_iter_,)
+    n_iter_ : int
+    converged_ : bool
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+
+    Examples
+    --------
+    >>> from skmoe import MixtureOfExpertsRegressor
+    >>> from skmoe.datasets import make_moe_regression
+    >>> X, y = make_moe_regression(n_samples=500, random_state=0)
+    >>> moe = MixtureOfExpertsRegressor(n_experts=3, random_state=0).fit(X, y)
+    >>> moe.gate_proba(X[:2]).shape
+    (2, 3)
+    """
+
+    def _default_estimator(self):
+        return LinearRegression()
+
+    def _prepare_targets(self, y, sample_weight):
+        y = column_or_1d(y, warn=True).astype(np.float64)
+        mean = np.average(y, weights=sample_weight)
+        variance = np.average((y - mean) ** 2, weights=sample_weight)
+        self._target_mean = mean
+        self._target_scale = np.sqrt(variance) if variance > 0 else 1.0
+        self._variance_floor = VARIANCE_FLOOR * self._target_scale**2
+        return y
+
+    def _encode_targets(self, y, n_samples):
+        y = column_or_1d(np.asarray(y, dtype=np.float64))
+        if len(y) != n_samples:
+            raise ValueError(f"X has {n_samples} samples but y has {len(y)}.")
+        return y
+
+    def _targets_for_init(self, y):
+        return ((y - self._target_mean) / self._target_scale)[:, None]
+
+    def _expert_means(self, X):
+        return np.column_stack([expert.predict(X) for expert in self.experts_])
+
+    def _fit_expert_params(self, X, y, responsibilities, sample_weight):
+        self.experts_ = fit_experts(
+            self.experts_, X, y, responsibilities, sample_weight, self.n_jobs
+        )
+        residuals_sq = (y[:, None] - self._expert_means(X)) ** 2
+        weights = responsibilities * sample_weight[:, None]
+        totals = weights.sum(axis=0)
+        variance = np.where(
+            totals > 0,
+            (weights * residuals_sq).sum(axis=0) / np.maximum(totals, 1e-300),
+            self._target_scale**2,
+        )
+        self.noise_variance_ = np.maximum(variance, self._variance_floor)
+        return _xp.gaussian_log_density(residuals_sq, self.noise_variance_)
+
+    def _expert_log_density(self, X, y):
+        residuals_sq = (y[:, None] - self._expert_means(X)) ** 2
+        return _xp.gaussian_log_density(residuals_sq, self.noise_variance_)
+
+    def _expert_parameters(self):
+        return {"noise_variance_": self.noise_variance_}
+
+    def _n_parameters(self):
+        return super()._n_parameters() + self.n_experts
+
+    def predict(self, X, return_std=False):
+        """Predict the mixture mean, and optionally its standard deviation.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        return_std : bool, default=False
+            Also return the standard deviation of the predictive mixture
+            (spread of the experts' means plus their noise).
+
+        Returns
+        -------
+        mean : ndarray of shape (n_samples,)
+        std : ndarray of shape (n_samples,), only if ``return_std``
+        """
+        X = self._validate_X(X)
+        weights, rows = self._routing(X)
+        means = np.zeros_like(weights)
+        for k, (expert, expert_rows) in enumerate(zip(self.experts_, rows)):
+            if len(expert_rows):
+                means[expert_rows, k] = expert.predict(X[expert_rows])
+        mean = np.sum(weights * means, axis=1)
+        if not return_std:
+            return mean
+        second = np.sum(weights * (self.noise_variance_ + means**2), axis=1)
+        return mean, np.sqrt(np.maximum(second - mean**2, 0.0))
