@@ -9,6 +9,7 @@ how their experts are fitted and how likely a target is under each expert.
 
 import warnings
 from abc import ABCMeta, abstractmethod
+from dataclasses import dataclass
 from numbers import Integral, Real
 from time import perf_counter
 
@@ -25,7 +26,7 @@ from sklearn.utils.validation import (
 )
 
 from ._backend import resolve_backend
-from ._experts import fit_experts, make_experts
+from ._experts import batched_kind, make_experts
 from ._gate import make_gate
 from ._kernels import _xp
 
@@ -98,11 +99,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         """Targets as an (n, m) float array for the k-means initialisation."""
 
     @abstractmethod
-    def _fit_expert_params(self, X, y, responsibilities, sample_weight):
+    def _fit_expert_params(self, data, responsibilities):
         """M-step of the experts; return ``log p_k(y_i | x_i)``, (n, K)."""
 
     @abstractmethod
-    def _expert_log_density(self, X, y):
+    def _expert_log_density(self, data):
         """``log p_k(y_i | x_i)`` at the current parameters, (n, K)."""
 
     @abstractmethod
@@ -148,18 +149,20 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         X, y, sample_weight = self._validate_fit_data(X, y, sample_weight)
         y = self._prepare_targets(y, sample_weight)
         self._backend = resolve_backend(self.backend)
-        estimator = self._default_estimator() if self.estimator is None else self.estimator
+        estimator = (
+            self._default_estimator() if self.estimator is None else self.estimator
+        )
+        self._batched = batched_kind(estimator)
         rng = check_random_state(self.random_state)
 
         continuing = self.warm_start and hasattr(self, "experts_")
         if continuing:
             self._check_warm_start(X)
         else:
-            mean = X.mean(axis=0)
+            self._feature_mean = X.mean(axis=0)
             scale = X.std(axis=0)
-            scale[scale == 0] = 1.0
-            self._feature_mean, self._feature_scale = mean, scale
-        Z = (X - self._feature_mean) / self._feature_scale
+            self._feature_scale = np.where(scale > 0, scale, 1.0)
+        data = self._training_data(X, y, sample_weight)
         if isinstance(self.init, str) or continuing:
             initial = None
         else:
@@ -170,21 +173,19 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         partitions = []
         for run in range(n_runs):
             if continuing:
-                gate_input = self.gate_.transform(X)
-                responsibilities = self._e_step(X, gate_input, y, sample_weight)[0]
+                responsibilities = self._e_step(data)[0]
             else:
                 self.experts_ = make_experts(estimator, self.n_experts, rng)
                 self.gate_ = make_gate(
                     self.gate, self.n_experts, self._feature_mean, self._feature_scale
                 )
-                gate_input = self.gate_.transform(X)
                 if initial is None:
                     responsibilities = self._initial_responsibilities(
-                        Z, y, rng, partitions
+                        data, rng, partitions
                     )
                 else:
                     responsibilities = initial
-            result = self._run_em(X, gate_input, y, sample_weight, responsibilities, run)
+            result = self._run_em(data, responsibilities, run)
             if best is None or result["log_likelihood_"] > best["log_likelihood_"]:
                 best = {
                     **result,
@@ -202,8 +203,19 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             )
         return self
 
+    def _training_data(self, X, y, sample_weight):
+        """The arrays one EM run reads: raw and standardised features, targets."""
+        design = np.empty((X.shape[0], X.shape[1] + 1))
+        np.subtract(X, self._feature_mean, out=design[:, :-1])
+        design[:, :-1] /= self._feature_scale
+        design[:, -1] = 1.0
+        return _TrainingData(X, design, y, sample_weight)
+
     def _check_warm_start(self, X):
-        if X.shape[1] != self.n_features_in_ or len(self.experts_) != self.n_experts:
+        if (
+            X.shape[1] != len(self._feature_mean)
+            or len(self.experts_) != self.n_experts
+        ):
             raise ValueError(
                 "warm_start=True needs the same n_experts and number of features "
                 "as the previous fit."
@@ -221,10 +233,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             raise ValueError("init responsibilities must be finite and non-negative.")
         totals = initial.sum(axis=1, keepdims=True)
         if np.any(totals <= 0):
-            raise ValueError("each row of the init responsibilities needs a positive sum.")
+            raise ValueError(
+                "each row of the init responsibilities needs a positive sum."
+            )
         return initial / totals
 
-    def _initial_responsibilities(self, Z, y, rng, partitions):
+    def _initial_responsibilities(self, data, rng, partitions):
         """Responsibilities of a new run, from a partition no run started from.
 
         "kmeans" clusters the standardised [X, y]; "random" assigns each
@@ -232,9 +246,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         partition that an earlier run already started from is replaced by a
         random one, so restarts explore genuinely different starts.
         """
-        n_samples = Z.shape[0]
-        targets = self._targets_for_init(y)
-        space = np.hstack([Z, targets])
+        n_samples = data.X.shape[0]
+        space = np.hstack([data.design[:, :-1], self._targets_for_init(data.y)])
         labels = None
         if self.init == "kmeans":
             kmeans = KMeans(
@@ -243,14 +256,16 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             labels = _canonical(kmeans.fit(space).labels_)
             if any(np.array_equal(labels, seen) for seen in partitions):
                 labels = None
-        while labels is None:
+        for _ in range(100):
+            if labels is not None:
+                break
             centers = space[rng.choice(n_samples, self.n_experts, replace=False)]
             distances = ((space[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
             labels = _canonical(distances.argmin(axis=1))
-            if len(partitions) < 1000 and any(
-                np.array_equal(labels, seen) for seen in partitions
-            ):
+            if any(np.array_equal(labels, seen) for seen in partitions):
                 labels = None
+        if labels is None:  # tiny data: every reachable partition was tried
+            labels = _canonical(rng.randint(self.n_experts, size=n_samples))
         partitions.append(labels)
         responsibilities = np.full(
             (n_samples, self.n_experts), _INIT_SMOOTHING / self.n_experts
@@ -258,24 +273,25 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         responsibilities[np.arange(n_samples), labels] += 1.0 - _INIT_SMOOTHING
         return responsibilities
 
-    def _m_step(self, X, gate_input, y, sample_weight, responsibilities):
-        log_expert = self._fit_expert_params(X, y, responsibilities, sample_weight)
-        self.gate_._fit(gate_input, responsibilities, sample_weight)
+    def _gate_input(self, data):
+        return data.design if self.gate_.uses_design else data.X
+
+    def _m_step(self, data, responsibilities):
+        log_expert = self._fit_expert_params(data, responsibilities)
+        self.gate_._fit(self._gate_input(data), responsibilities, data.sample_weight)
         return log_expert
 
-    def _e_step(self, X, gate_input, y, sample_weight, log_expert=None):
+    def _e_step(self, data, log_expert=None):
         if log_expert is None:
-            log_expert = self._expert_log_density(X, y)
-        log_gate = self.gate_._log_proba(gate_input)
-        return _xp.e_step(log_gate, log_expert, sample_weight)
+            log_expert = self._expert_log_density(data)
+        log_gate = self.gate_._log_proba(self._gate_input(data))
+        return _xp.e_step(log_gate, log_expert, data.sample_weight)
 
-    def _run_em(self, X, gate_input, y, sample_weight, responsibilities, run):
+    def _run_em(self, data, responsibilities, run):
         """One EM run from ``responsibilities``; the fitted state is kept on self."""
-        total_weight = sample_weight.sum()
-        log_expert = self._m_step(X, gate_input, y, sample_weight, responsibilities)
-        responsibilities, _, log_likelihood = self._e_step(
-            X, gate_input, y, sample_weight, log_expert
-        )
+        total_weight = data.sample_weight.sum()
+        log_expert = self._m_step(data, responsibilities)
+        responsibilities, _, log_likelihood = self._e_step(data, log_expert)
         path = []
         converged = False
         start = perf_counter()
@@ -283,10 +299,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             print(f"Run {run}: initial log-likelihood {log_likelihood:.6f}")
         for iteration in range(1, self.max_iter + 1):
             previous = log_likelihood
-            log_expert = self._m_step(X, gate_input, y, sample_weight, responsibilities)
-            responsibilities, _, log_likelihood = self._e_step(
-                X, gate_input, y, sample_weight, log_expert
-            )
+            log_expert = self._m_step(data, responsibilities)
+            responsibilities, _, log_likelihood = self._e_step(data, log_expert)
             path.append(log_likelihood)
             change = (log_likelihood - previous) / total_weight
             if self.verbose:
@@ -326,7 +340,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             Rows sum to 1.
         """
         X = self._validate_X(X)
-        return np.exp(self.gate_._log_proba(self.gate_.transform(X)))
+        if self.gate_.uses_design:
+            return np.exp(
+                self.gate_._log_proba(self._training_data(X, None, None).design)
+            )
+        return np.exp(self.gate_._log_proba(X))
 
     def apply(self, X):
         """Index of the most trusted expert for each sample, shape (n_samples,)."""
@@ -370,8 +388,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         """
         X = self._validate_X(X)
         y = self._encode_targets(y, X.shape[0])
-        weights = np.ones(X.shape[0])
-        return self._e_step(X, self.gate_.transform(X), y, weights)[1]
+        return self._e_step(self._training_data(X, y, np.ones(X.shape[0])))[1]
 
     def _n_parameters(self):
         return self.gate_.n_parameters + sum(
@@ -399,6 +416,16 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         return tags
 
 
+@dataclass
+class _TrainingData:
+    """Arrays of one fit: raw features, standardised design with a ones column."""
+
+    X: np.ndarray
+    design: np.ndarray
+    y: np.ndarray
+    sample_weight: np.ndarray
+
+
 def _canonical(labels):
     """Relabel a partition by order of first appearance (label-permutation free)."""
     _, first = np.unique(labels, return_index=True)
@@ -416,11 +443,13 @@ def _expert_n_parameters(expert):
         )
     coef = np.atleast_2d(coef)
     intercept = np.atleast_1d(getattr(expert, "intercept_", 0.0))
-    n_params = coef.size + (intercept.size if getattr(expert, "fit_intercept", False) else 0)
+    n_params = coef.size + (
+        intercept.size if getattr(expert, "fit_intercept", False) else 0
+    )
     n_classes = len(getattr(expert, "classes_", ()))
     if n_classes > 2:
         # Multinomial models are over-parametrised by one class.
-        n_params -= coef.shape[1] + (1 if getattr(expert, "fit_intercept", False) else 0)
+        n_params -= coef.shape[1] + (
+            1 if getattr(expert, "fit_intercept", False) else 0
+        )
     return n_params
-
-

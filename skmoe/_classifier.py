@@ -8,7 +8,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
 from ._base import BaseMixtureOfExperts
-from ._experts import fit_experts
+from ._experts import fit_experts, fit_logistic_experts
 
 # Floor of an expert's probability for a class, so that an expert that never
 # saw a class gives it a tiny, not zero, likelihood.
@@ -97,7 +97,9 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         encoded = np.minimum(encoded, len(self.classes_) - 1)
         unknown = self.classes_[encoded] != y
         if np.any(unknown):
-            raise ValueError(f"y contains labels not seen in fit: {np.unique(y[unknown])}.")
+            raise ValueError(
+                f"y contains labels not seen in fit: {np.unique(y[unknown])}."
+            )
         return encoded
 
     def _targets_for_init(self, y):
@@ -112,19 +114,36 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         proba[:, columns] = expert.predict_proba(X)
         return proba
 
-    def _fit_expert_params(self, X, y, responsibilities, sample_weight):
-        self.experts_ = fit_experts(
-            self.experts_, X, self.classes_[y], responsibilities, sample_weight,
-            self.n_jobs,
-        )
-        return self._expert_log_density(X, y)
+    def _fit_expert_params(self, data, responsibilities):
+        if self._batched == "logistic":
+            self.experts_ = fit_logistic_experts(
+                self.experts_,
+                data.design,
+                data.y,
+                self.classes_,
+                responsibilities * data.sample_weight[:, None],
+                self._feature_mean,
+                self._feature_scale,
+            )
+        else:
+            self.experts_ = fit_experts(
+                self.experts_,
+                data.X,
+                self.classes_[data.y],
+                responsibilities,
+                data.sample_weight,
+                self.n_jobs,
+            )
+        return self._expert_log_density(data)
 
-    def _expert_log_density(self, X, y):
-        rows = np.arange(X.shape[0])
+    def _expert_log_density(self, data):
+        rows = np.arange(data.X.shape[0])
         return np.log(
             np.column_stack(
                 [
-                    np.maximum(self._expert_proba(expert, X)[rows, y], _PROBA_FLOOR)
+                    np.maximum(
+                        self._expert_proba(expert, data.X)[rows, data.y], _PROBA_FLOOR
+                    )
                     for expert in self.experts_
                 ]
             )
@@ -140,9 +159,9 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         proba = np.zeros((X.shape[0], len(self.classes_)))
         for k, (expert, expert_rows) in enumerate(zip(self.experts_, rows)):
             if len(expert_rows):
-                proba[expert_rows] += (
-                    weights[expert_rows, k, None] * self._expert_proba(expert, X[expert_rows])
-                )
+                proba[expert_rows] += weights[
+                    expert_rows, k, None
+                ] * self._expert_proba(expert, X[expert_rows])
         return proba
 
     def predict_log_proba(self, X):

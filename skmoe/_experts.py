@@ -10,9 +10,12 @@ they are the most responsible expert).
 
 import numpy as np
 from sklearn.base import clone, is_classifier
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.utils import _safe_indexing
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import has_fit_parameter
+
+from ._kernels import _xp
 
 RESPONSIBILITY_THRESHOLD = 1e-8
 
@@ -46,9 +49,7 @@ def expert_rows(responsibilities, sample_weight, k, min_rows):
 
 def assigned_rows(responsibilities, sample_weight, k, min_rows):
     """Indices of the samples assigned to expert ``k`` (no sample_weight)."""
-    rows = np.flatnonzero(
-        (responsibilities.argmax(axis=1) == k) & (sample_weight > 0)
-    )
+    rows = np.flatnonzero((responsibilities.argmax(axis=1) == k) & (sample_weight > 0))
     if len(rows) < min_rows:
         score = responsibilities[:, k] * (sample_weight > 0)
         rows = np.sort(np.argsort(-score, kind="stable")[:min_rows])
@@ -84,7 +85,9 @@ def fit_experts(experts, X, y, responsibilities, sample_weight, n_jobs=None):
     classifier = is_classifier(experts[0])
     tasks = []
     for k, expert in enumerate(experts):
-        min_rows = min(n_samples, max(MIN_EXPERT_ROWS, getattr(expert, "n_neighbors", 0)))
+        min_rows = min(
+            n_samples, max(MIN_EXPERT_ROWS, getattr(expert, "n_neighbors", 0))
+        )
         if has_fit_parameter(expert, "sample_weight"):
             rows = expert_rows(responsibilities, sample_weight, k, min_rows)
             if classifier and len(np.unique(y[rows])) < 2:
@@ -96,3 +99,147 @@ def fit_experts(experts, X, y, responsibilities, sample_weight, n_jobs=None):
             weights = None
         tasks.append(delayed(_fit_one)(expert, X, y, rows, weights))
     return Parallel(n_jobs=n_jobs)(tasks)
+
+
+# -- batched linear experts ----------------------------------------------------
+#
+# LinearRegression / Ridge (regressor) and LogisticRegression (classifier)
+# experts are not fitted one by one: the K weighted problems are solved from
+# the standardised design matrix, and genuine fitted estimators of the user's
+# class are returned, with coef_ and intercept_ on the raw features.
+
+
+def batched_kind(estimator):
+    """ "regression", "logistic" or None (generic path) for a base expert."""
+    kind = type(estimator)
+    params = estimator.get_params()
+    if not params.get("fit_intercept", False) or params.get("positive", False):
+        return None
+    if kind is LinearRegression:
+        return "regression"
+    if kind is Ridge and np.ndim(params["alpha"]) == 0:
+        return "regression"
+    if (
+        kind is LogisticRegression
+        and params["class_weight"] is None
+        and params["solver"] != "liblinear"
+        and params.get("penalty", "deprecated") in ("l2", None, "deprecated")
+        and (params.get("penalty") == "l2" or not params.get("l1_ratio"))
+    ):
+        return "logistic"
+    return None
+
+
+def _raw_coefficients(coef, feature_mean, feature_scale):
+    """Standardised-space weights (p, m) to raw (coef (m, d), intercept (m,))."""
+    raw = coef[:-1] / feature_scale[:, None]
+    return raw.T, coef[-1] - feature_mean @ raw
+
+
+def _standardised_coefficients(coef, intercept, feature_mean, feature_scale):
+    """Raw (coef (m, d), intercept (m,)) to standardised-space weights (p, m)."""
+    return np.vstack([coef.T * feature_scale[:, None], intercept + coef @ feature_mean])
+
+
+def fit_linear_regressors(experts, design, y, weights, feature_mean, feature_scale):
+    """Weighted least squares (ridge) for all K experts from their Gram matrices.
+
+    Parameters
+    ----------
+    experts : list of K LinearRegression or Ridge
+    design : ndarray of shape (n, p)
+        Standardised features and a column of ones.
+    y : ndarray of shape (n,)
+    weights : ndarray of shape (n, K)
+        Sample weights times responsibilities.
+    feature_mean, feature_scale : ndarray of shape (p - 1,)
+
+    Returns
+    -------
+    experts : list of K fitted estimators (the same objects)
+    coef : ndarray of shape (p, K)
+        Standardised-space weights, so that ``design @ coef`` are the
+        experts' predictions.
+    """
+    grams = _xp.weighted_grams(design, weights)
+    moments = design.T @ (weights * y[:, None])
+    coef = np.empty_like(moments)
+    diagonal = np.arange(design.shape[1] - 1)
+    for k, expert in enumerate(experts):
+        alpha = float(getattr(expert, "alpha", 0.0))
+        gram = grams[k]
+        gram[diagonal, diagonal] += alpha / feature_scale**2
+        coef[:, k] = _xp.solve_psd(gram, moments[:, k])
+        raw_coef, raw_intercept = _raw_coefficients(
+            coef[:, k, None], feature_mean, feature_scale
+        )
+        expert.coef_ = raw_coef[0]
+        expert.intercept_ = float(raw_intercept[0])
+        expert.n_features_in_ = len(feature_mean)
+    return experts, coef
+
+
+def fit_logistic_experts(
+    experts, design, y, classes, weights, feature_mean, feature_scale
+):
+    """Weighted (multinomial) logistic regression for all K experts by Newton.
+
+    Binary experts have one free column (class 0 is the reference, as in
+    LogisticRegression's ``coef_`` of shape (1, d)); multiclass experts use
+    the symmetric multinomial parametrisation, as LogisticRegression does.
+    Each starts from its previous fit.
+
+    Parameters
+    ----------
+    experts : list of K LogisticRegression
+    design : ndarray of shape (n, p)
+    y : ndarray of shape (n,)
+        Class indices in ``range(len(classes))``.
+    classes : ndarray of shape (n_classes,)
+        The labels, set as each expert's ``classes_``.
+    weights : ndarray of shape (n, K)
+    feature_mean, feature_scale : ndarray of shape (p - 1,)
+
+    Returns
+    -------
+    experts : list of K fitted estimators (the same objects)
+    """
+    from ._gate import fit_multinomial
+
+    n_classes = len(classes)
+    onehot = np.zeros((len(y), n_classes))
+    onehot[np.arange(len(y)), y] = 1.0
+    binary = n_classes == 2
+    free = np.array([False, True]) if binary else np.ones(n_classes, dtype=bool)
+    for k, expert in enumerate(experts):
+        C = float(expert.C)
+        inverse_c = (
+            0.0
+            if expert.get_params().get("penalty") is None or np.isinf(C)
+            else 1.0 / C
+        )
+        penalty = np.append(inverse_c / feature_scale**2, 0.0)
+        coef = np.zeros((design.shape[1], n_classes))
+        if hasattr(expert, "coef_"):
+            start = _standardised_coefficients(
+                expert.coef_, expert.intercept_, feature_mean, feature_scale
+            )
+            coef[:, free] = start
+        coef, n_iter = fit_multinomial(
+            design,
+            coef,
+            onehot * weights[:, k, None],
+            penalty,
+            free=free,
+            max_iter=max(expert.max_iter, 1),
+            tol=1e-12,
+        )
+        raw_coef, raw_intercept = _raw_coefficients(
+            coef[:, free], feature_mean, feature_scale
+        )
+        expert.coef_ = raw_coef
+        expert.intercept_ = raw_intercept
+        expert.classes_ = classes
+        expert.n_iter_ = np.array([n_iter])
+        expert.n_features_in_ = len(feature_mean)
+    return experts

@@ -2,8 +2,8 @@
 
 A gate is fitted on soft targets, the responsibilities of the E-step, and
 answers log-probabilities of shape (n, K). The EM loop talks to both kinds
-through the same three methods: ``transform`` (raw features to the gate's
-input, once per fit), ``_fit`` and ``_log_proba``.
+through ``_fit`` and ``_log_proba``, on the standardised design matrix
+(``uses_design``) or on the raw features.
 """
 
 import numpy as np
@@ -17,25 +17,87 @@ from ._kernels import _xp
 #: grows, strong enough that separable responsibilities keep finite weights.
 DEFAULT_GATE_C = 100.0
 
+# Newton steps use the full Hessian while n * n_params**2 (its cost in
+# multiply-adds) stays below this; block-diagonal Hessians beyond.
+FULL_NEWTON_BUDGET = 2e8
+
 # Floor of gate probabilities from classifiers that may answer exactly 0.
 _LOG_PROBA_FLOOR = np.log(1e-300)
+
+
+def fit_multinomial(
+    design, coef, targets, penalty, *, free=None, max_iter=5, tol=1e-10
+):
+    """Raise the penalised soft-target log-likelihood of a multinomial logit.
+
+    Newton steps with a backtracking (Armijo) line search, so the objective
+    never decreases; the shared solver of the softmax gate and of batched
+    logistic experts. The full Hessian is used while it is cheap (see
+    ``FULL_NEWTON_BUDGET``), its diagonal blocks otherwise.
+
+    Parameters
+    ----------
+    design : ndarray of shape (n, p)
+        Standardised features with a final column of ones.
+    coef : ndarray of shape (p, K)
+        Starting point (warm start).
+    targets : ndarray of shape (n, K)
+        Soft targets times sample weights.
+    penalty : ndarray of shape (p,)
+        L2 penalty per row of ``coef`` (0 for the intercept).
+    free : ndarray of bool of shape (K,), default=None
+        Columns to optimise; the others stay as they are. None: all.
+    max_iter : int, default=5
+        Newton steps.
+    tol : float, default=1e-10
+        Stop when the Newton decrement per unit of weight falls below it.
+
+    Returns
+    -------
+    coef : ndarray of shape (p, K)
+    n_iter : int
+    """
+    if free is None:
+        free = np.ones(coef.shape[1], dtype=bool)
+    n_params = int(free.sum()) * design.shape[1]
+    full = design.shape[0] * n_params**2 <= FULL_NEWTON_BUDGET
+    objective = _xp.multinomial_objective(design, coef, targets, penalty)
+    threshold = tol * max(targets.sum(), 1.0)
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        direction, decrement = _xp.multinomial_newton_direction(
+            design, coef, targets, penalty, free, full
+        )
+        if not decrement > threshold:
+            break
+        step = 1.0
+        for _ in range(40):
+            candidate = coef + step * direction
+            value = _xp.multinomial_objective(design, candidate, targets, penalty)
+            if value >= objective + 1e-4 * step * decrement:
+                coef, objective = candidate, value
+                break
+            step *= 0.5
+        else:
+            break  # no ascent found: keep the current weights
+    return coef, n_iter
 
 
 class SoftmaxGate:
     """Multinomial logistic gate ``g(x) = softmax(x @ coef_ + intercept_)``.
 
-    Fitted by block-diagonal Newton ascent on the weighted soft-target
-    log-likelihood minus an L2 penalty; every step is line-searched so that
-    the objective never decreases, and each fit starts from the previous
-    one (EM warm start).
+    Fitted by :func:`fit_multinomial` on the responsibilities, each M-step
+    starting from the previous weights (EM warm start). Internally the gate
+    works on standardised features; ``coef_`` and ``intercept_`` are in the
+    units of the raw features.
 
     Parameters
     ----------
     n_experts : int
     feature_mean, feature_scale : ndarray of shape (n_features,)
-        Standardisation applied to the raw features before the softmax.
+        Standardisation applied to the raw features.
     C : float, default=DEFAULT_GATE_C
-        Inverse penalty strength. ``np.inf`` means no penalty.
+        Inverse penalty strength, ``1 / (2 C) * ||W||^2``; ``np.inf``: none.
     raw_units : bool, default=False
         If True the penalty applies to the coefficients of the raw features
         (LogisticRegression's units); otherwise to the standardised ones.
@@ -43,9 +105,17 @@ class SoftmaxGate:
         Newton steps per M-step.
     """
 
+    uses_design = True
+
     def __init__(
-        self, n_experts, feature_mean, feature_scale, *, C=DEFAULT_GATE_C,
-        raw_units=False, max_iter=5,
+        self,
+        n_experts,
+        feature_mean,
+        feature_scale,
+        *,
+        C=DEFAULT_GATE_C,
+        raw_units=False,
+        max_iter=5,
     ):
         self.n_experts = n_experts
         self.feature_mean = feature_mean
@@ -54,64 +124,50 @@ class SoftmaxGate:
         self.raw_units = raw_units
         self.max_iter = max_iter
         n_features = len(feature_mean)
-        self._coef = np.zeros((n_features, n_experts))
-        self._intercept = np.zeros(n_experts)
+        self._coef = np.zeros((n_features + 1, n_experts))
         inverse_c = 0.0 if np.isinf(C) else 1.0 / C
         scale2 = feature_scale**2 if raw_units else np.ones(n_features)
-        self._penalty = inverse_c / scale2
+        self._penalty = np.append(inverse_c / scale2, 0.0)
+        # Without a penalty the softmax is identified only up to a common
+        # shift of the columns: expert 0 is the reference.
+        self._free = np.ones(n_experts, dtype=bool)
+        self._free[0] = inverse_c > 0
 
-    # -- EM interface -------------------------------------------------------
-    def transform(self, X):
-        """Standardise raw features into the gate's input."""
-        return (X - self.feature_mean) / self.feature_scale
-
-    def _fit(self, Z, responsibilities, sample_weight):
+    def _fit(self, design, responsibilities, sample_weight):
         targets = responsibilities * sample_weight[:, None]
-        objective = _xp.gate_objective(
-            Z, self._coef, self._intercept, targets, self._penalty
+        self._coef, _ = fit_multinomial(
+            design,
+            self._coef,
+            targets,
+            self._penalty,
+            free=self._free,
+            max_iter=self.max_iter,
         )
-        tol = 1e-10 * max(sample_weight.sum(), 1.0)
-        for _ in range(self.max_iter):
-            d_coef, d_intercept, decrement = _xp.gate_newton_direction(
-                Z, self._coef, self._intercept, targets, sample_weight, self._penalty
-            )
-            if not decrement > tol:
-                break
-            step = 1.0
-            for _ in range(40):
-                coef = self._coef + step * d_coef
-                intercept = self._intercept + step * d_intercept
-                candidate = _xp.gate_objective(Z, coef, intercept, targets, self._penalty)
-                if candidate >= objective + 1e-4 * step * decrement:
-                    break
-                step *= 0.5
-            else:
-                break  # no ascent found: keep the current weights
-            self._coef, self._intercept, objective = coef, intercept, candidate
         return self
 
-    def _log_proba(self, Z):
-        return _xp.gate_log_proba(Z, self._coef, self._intercept)
+    def _log_proba(self, design):
+        return _xp.log_softmax(design @ self._coef)
 
     @property
     def n_parameters(self):
         """Free parameters: K - 1 softmax columns of ``(coef, intercept)``."""
-        return (self.n_experts - 1) * (self._coef.shape[0] + 1)
+        return (self.n_experts - 1) * self._coef.shape[0]
 
-    # -- user interface -----------------------------------------------------
     @property
     def coef_(self):
         """Gate weights on the raw features, shape (n_features, n_experts)."""
-        return self._coef / self.feature_scale[:, None]
+        return self._coef[:-1] / self.feature_scale[:, None]
 
     @property
     def intercept_(self):
         """Gate intercepts on the raw features, shape (n_experts,)."""
-        return self._intercept - self.feature_mean @ self.coef_
+        return self._coef[-1] - self.feature_mean @ self.coef_
 
     def predict_log_proba(self, X):
         """Log gate probabilities for raw features, shape (n, n_experts)."""
-        return self._log_proba(self.transform(np.asarray(X, dtype=float)))
+        return _xp.log_softmax(
+            np.asarray(X, dtype=float) @ self.coef_ + self.intercept_
+        )
 
     def predict_proba(self, X):
         """Gate probabilities for raw features, shape (n, n_experts)."""
@@ -138,8 +194,7 @@ class ClassifierGate:
         self.estimator = estimator
         self.n_experts = n_experts
 
-    def transform(self, X):
-        return X
+    uses_design = False
 
     def _fit(self, X, responsibilities, sample_weight):
         n_samples = X.shape[0]
@@ -189,7 +244,5 @@ def make_gate(gate, n_experts, feature_mean, feature_scale):
                 f"(got penalty={penalty!r}, l1_ratio={l1_ratio!r})."
             )
         C = np.inf if penalty is None else float(params["C"])
-        return SoftmaxGate(
-            n_experts, feature_mean, feature_scale, C=C, raw_units=True
-        )
+        return SoftmaxGate(n_experts, feature_mean, feature_scale, C=C, raw_units=True)
     return ClassifierGate(gate, n_experts)

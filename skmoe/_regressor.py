@@ -6,7 +6,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.utils.validation import column_or_1d
 
 from ._base import BaseMixtureOfExperts
-from ._experts import fit_experts
+from ._experts import fit_experts, fit_linear_regressors
 from ._kernels import _xp
 
 # Noise variances are floored at this fraction of the target's variance, so
@@ -112,12 +112,29 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
     def _expert_means(self, X):
         return np.column_stack([expert.predict(X) for expert in self.experts_])
 
-    def _fit_expert_params(self, X, y, responsibilities, sample_weight):
-        self.experts_ = fit_experts(
-            self.experts_, X, y, responsibilities, sample_weight, self.n_jobs
-        )
-        residuals_sq = (y[:, None] - self._expert_means(X)) ** 2
-        weights = responsibilities * sample_weight[:, None]
+    def _fit_expert_params(self, data, responsibilities):
+        weights = responsibilities * data.sample_weight[:, None]
+        if self._batched == "regression":
+            self.experts_, coef = fit_linear_regressors(
+                self.experts_,
+                data.design,
+                data.y,
+                weights,
+                self._feature_mean,
+                self._feature_scale,
+            )
+            means = data.design @ coef
+        else:
+            self.experts_ = fit_experts(
+                self.experts_,
+                data.X,
+                data.y,
+                responsibilities,
+                data.sample_weight,
+                self.n_jobs,
+            )
+            means = self._expert_means(data.X)
+        residuals_sq = (data.y[:, None] - means) ** 2
         totals = weights.sum(axis=0)
         variance = np.where(
             totals > 0,
@@ -127,8 +144,8 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         self.noise_variance_ = np.maximum(variance, self._variance_floor)
         return _xp.gaussian_log_density(residuals_sq, self.noise_variance_)
 
-    def _expert_log_density(self, X, y):
-        residuals_sq = (y[:, None] - self._expert_means(X)) ** 2
+    def _expert_log_density(self, data):
+        residuals_sq = (data.y[:, None] - self._expert_means(data.X)) ** 2
         return _xp.gaussian_log_density(residuals_sq, self.noise_variance_)
 
     def _expert_parameters(self):

@@ -1,25 +1,26 @@
 """The EM maths in plain numpy: the reference every fast kernel must match.
 
 Arrays of shape (n, K) are C-ordered, one row per sample, one column per
-expert. ``Z`` is the standardised feature matrix; gate parameters are
-``coef`` of shape (d, K) and ``intercept`` of shape (K,).
+expert. ``design`` is the standardised feature matrix with a final column of
+ones, shape (n, p); multinomial weights ``coef`` have shape (p, K), the last
+row being the intercepts.
 """
 
 import numpy as np
-from scipy.linalg import LinAlgError, cho_factor, cho_solve
-from scipy.special import logsumexp
 
 LOG_2PI = np.log(2.0 * np.pi)
 
 
+def logsumexp(values):
+    """Row-wise ``log sum exp`` of an (n, K) array, stable for any magnitude."""
+    largest = values.max(axis=1)
+    largest[~np.isfinite(largest)] = 0.0
+    return np.log(np.exp(values - largest[:, None]).sum(axis=1)) + largest
+
+
 def log_softmax(logits):
-    """Row-wise log softmax of an (n, K) array, stable for any magnitude."""
-    return logits - logsumexp(logits, axis=1, keepdims=True)
-
-
-def gate_log_proba(Z, coef, intercept):
-    """Log gate probabilities ``log softmax(Z @ coef + intercept)``, (n, K)."""
-    return log_softmax(Z @ coef + intercept)
+    """Row-wise log softmax of an (n, K) array."""
+    return logits - logsumexp(logits)[:, None]
 
 
 def e_step(log_gate, log_expert, sample_weight):
@@ -43,7 +44,7 @@ def e_step(log_gate, log_expert, sample_weight):
         ``sum_i sample_weight_i * log_likelihood_i``.
     """
     joint = log_gate + log_expert
-    log_likelihood = logsumexp(joint, axis=1)
+    log_likelihood = logsumexp(joint)
     responsibilities = np.exp(joint - log_likelihood[:, None])
     return responsibilities, log_likelihood, float(sample_weight @ log_likelihood)
 
@@ -53,67 +54,79 @@ def gaussian_log_density(residuals_sq, variance):
     return -0.5 * (LOG_2PI + np.log(variance) + residuals_sq / variance)
 
 
-def gate_objective(Z, coef, intercept, targets, penalty):
-    """Penalised soft-target log-likelihood of the gate.
+def multinomial_objective(design, coef, targets, penalty):
+    """Penalised soft-target log-likelihood of a multinomial logit.
 
-    ``sum_ik targets_ik log g_k(x_i) - 0.5 * sum_jk penalty_j coef_jk**2``,
-    where ``targets`` already carries the sample weights.
+    ``sum_ik targets_ik log softmax(design @ coef)_ik
+    - 0.5 * sum_jk penalty_j coef_jk**2``; ``targets`` carries the sample
+    weights (its row sums are the weights).
     """
-    log_gate = gate_log_proba(Z, coef, intercept)
-    return float(np.sum(targets * log_gate) - 0.5 * penalty @ np.sum(coef**2, axis=1))
+    log_proba = log_softmax(design @ coef)
+    return float(np.sum(targets * log_proba) - 0.5 * penalty @ np.sum(coef**2, axis=1))
 
 
-def gate_newton_direction(Z, coef, intercept, targets, sample_weight, penalty):
-    """Block-diagonal Newton direction of the gate objective.
+def multinomial_newton_direction(design, coef, targets, penalty, free, full=False):
+    """Newton direction of ``multinomial_objective`` over the ``free`` columns.
 
-    Each expert's block of the Hessian, ``[Z, 1]^T diag(w g_k (1 - g_k)) [Z, 1]``
-    plus the penalty, is solved against that expert's gradient. The blocks are
-    negative definite, so the direction is one of ascent.
+    With ``full=False`` only the diagonal blocks of the Hessian are used:
+    column k's block ``design^T diag(w g_k (1 - g_k)) design`` plus the
+    penalty is solved against that column's gradient, at the cost of K
+    weighted Gram matrices. With ``full=True`` the whole Hessian over the
+    free columns is solved (quadratic convergence; K^2 / 2 Gram matrices).
+    Either way the system is negative definite, so the direction is one of
+    ascent; columns where ``free`` is False get a zero direction.
 
     Returns
     -------
-    d_coef : ndarray of shape (d, K)
-    d_intercept : ndarray of shape (K,)
+    direction : ndarray of shape (p, K)
     decrement : float
-        ``gradient . direction`` (>= 0), the predicted gain of a full step.
+        ``gradient . direction`` (>= 0), the first-order gain of a full step.
     """
-    n_features, n_experts = coef.shape
-    gate = np.exp(gate_log_proba(Z, coef, intercept))
-    residual = targets - sample_weight[:, None] * gate
-    grad_coef = Z.T @ residual - penalty[:, None] * coef
-    grad_intercept = residual.sum(axis=0)
-    curvature = sample_weight[:, None] * gate * (1.0 - gate)
-    d_coef = np.empty_like(coef)
-    d_intercept = np.empty_like(intercept)
-    for k in range(n_experts):
-        hessian = _weighted_gram(Z, curvature[:, k])
-        hessian[np.arange(n_features), np.arange(n_features)] += penalty
-        rhs = np.append(grad_coef[:, k], grad_intercept[k])
-        step = solve_psd(hessian, rhs)
-        d_coef[:, k] = step[:-1]
-        d_intercept[k] = step[-1]
-    decrement = float(np.sum(grad_coef * d_coef) + grad_intercept @ d_intercept)
-    return d_coef, d_intercept, decrement
+    proba = np.exp(log_softmax(design @ coef))
+    row_weight = targets.sum(axis=1)
+    gradient = (
+        design.T @ (targets - row_weight[:, None] * proba) - penalty[:, None] * coef
+    )
+    columns = np.flatnonzero(free)
+    n_params = design.shape[1]
+    direction = np.zeros_like(coef)
+    if not full:
+        curvature = row_weight[:, None] * proba * (1.0 - proba)
+        for k in columns:
+            hessian = design.T @ (design * curvature[:, k, None])
+            hessian[np.diag_indices_from(hessian)] += penalty
+            direction[:, k] = solve_psd(hessian, gradient[:, k])
+        return direction, float(np.sum(gradient * direction))
+    size = len(columns) * n_params
+    hessian = np.empty((size, size))
+    for a, k in enumerate(columns):
+        for b, l in enumerate(columns[a:], start=a):
+            curvature = row_weight * proba[:, k] * ((k == l) - proba[:, l])
+            block = design.T @ (design * curvature[:, None])
+            rows, cols = (
+                slice(a * n_params, (a + 1) * n_params),
+                slice(b * n_params, (b + 1) * n_params),
+            )
+            hessian[rows, cols] = block
+            hessian[cols, rows] = block.T
+    hessian[np.diag_indices_from(hessian)] += np.tile(penalty, len(columns))
+    step = solve_psd(hessian, gradient[:, columns].T.ravel())
+    direction[:, columns] = step.reshape(len(columns), n_params).T
+    return direction, float(np.sum(gradient * direction))
 
 
-def _weighted_gram(Z, weights):
-    """``[Z, 1]^T diag(weights) [Z, 1]``, shape (d + 1, d + 1)."""
-    n_features = Z.shape[1]
-    gram = np.empty((n_features + 1, n_features + 1))
-    weighted = Z * weights[:, None]
-    gram[:-1, :-1] = Z.T @ weighted
-    gram[-1, :-1] = gram[:-1, -1] = weighted.sum(axis=0)
-    gram[-1, -1] = weights.sum()
-    return gram
+def weighted_grams(design, weights):
+    """The K weighted Gram matrices ``design^T diag(weights[:, k]) design``.
 
-
-def weighted_grams(Z, weights):
-    """All K weighted Gram matrices of ``[Z, 1]``, shape (K, d + 1, d + 1)."""
-    return np.stack([_weighted_gram(Z, weights[:, k]) for k in range(weights.shape[1])])
+    Returns an array of shape (K, p, p).
+    """
+    return np.stack(
+        [design.T @ (design * weights[:, k, None]) for k in range(weights.shape[1])]
+    )
 
 
 def solve_psd(matrix, rhs):
-    """Solve a symmetric positive semi-definite system, minimum-norm if singular.
+    """Solve a symmetric positive semi-definite system, least squares if singular.
 
     A relative jitter on the diagonal keeps a (near-)singular system, such as
     an expert with almost no weight, from producing infinities.
@@ -123,6 +136,6 @@ def solve_psd(matrix, rhs):
         return np.zeros_like(rhs)
     jittered = matrix + (1e-12 * scale) * np.eye(matrix.shape[0])
     try:
-        return cho_solve(cho_factor(jittered), rhs)
-    except LinAlgError:
+        return np.linalg.solve(jittered, rhs)
+    except np.linalg.LinAlgError:
         return np.linalg.lstsq(jittered, rhs, rcond=None)[0]
