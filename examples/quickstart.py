@@ -29,9 +29,10 @@ for name, model in [
     print(f"  {name:30s} {scores.mean():6.3f}")
 moe.fit(X, y)
 print(
-    f"  mixture log-likelihood {moe.log_likelihood_:.2f} after {moe.n_iter_} EM iterations"
+    f"  mixture log-likelihood {moe.log_likelihood_:.2f}",
+    f"after {moe.n_iter_} EM iterations",
 )
-print(f"  noise standard deviation per expert: {(moe.noise_variance_**0.5).round(1)}")
+print("  noise standard deviation per expert:", (moe.noise_variance_**0.5).round(1))
 
 # Classification: labels from three logistic regimes chosen by a gate.
 X, y = make_moe_classification(n_samples=3000, n_experts=3, random_state=0)

@@ -200,6 +200,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 f"EM did not converge in max_iter={self.max_iter} iterations "
                 f"(best of {n_runs} run(s)). Increase max_iter or tol.",
                 ConvergenceWarning,
+                stacklevel=2,
             )
         return self
 

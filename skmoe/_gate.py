@@ -64,7 +64,7 @@ def fit_multinomial(
     objective = _xp.multinomial_objective(design, coef, targets, penalty)
     threshold = tol * max(targets.sum(), 1.0)
     n_iter = 0
-    for n_iter in range(1, max_iter + 1):
+    while n_iter < max_iter:
         direction, decrement = _xp.multinomial_newton_direction(
             design, coef, targets, penalty, free, full
         )
@@ -75,11 +75,12 @@ def fit_multinomial(
             candidate = coef + step * direction
             value = _xp.multinomial_objective(design, candidate, targets, penalty)
             if value >= objective + 1e-4 * step * decrement:
-                coef, objective = candidate, value
                 break
             step *= 0.5
         else:
             break  # no ascent found: keep the current weights
+        coef, objective = candidate, value
+        n_iter += 1
     return coef, n_iter
 
 

@@ -100,8 +100,8 @@ def multinomial_newton_direction(design, coef, targets, penalty, free, full=Fals
     size = len(columns) * n_params
     hessian = np.empty((size, size))
     for a, k in enumerate(columns):
-        for b, l in enumerate(columns[a:], start=a):
-            curvature = row_weight * proba[:, k] * ((k == l) - proba[:, l])
+        for b, j in enumerate(columns[a:], start=a):
+            curvature = row_weight * proba[:, k] * ((k == j) - proba[:, j])
             block = design.T @ (design * curvature[:, None])
             rows, cols = (
                 slice(a * n_params, (a + 1) * n_params),
