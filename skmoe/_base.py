@@ -159,8 +159,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if continuing:
             self._check_warm_start(X)
         else:
-            self._feature_mean = X.mean(axis=0)
-            scale = X.std(axis=0)
+            # Weighted, so that integer weights and repeated rows agree.
+            self._feature_mean = np.average(X, axis=0, weights=sample_weight)
+            scale = np.sqrt(
+                np.average((X - self._feature_mean) ** 2, axis=0, weights=sample_weight)
+            )
             self._feature_scale = np.where(scale > 0, scale, 1.0)
         data = self._training_data(X, y, sample_weight)
         if isinstance(self.init, str) or continuing:
@@ -173,7 +176,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         partitions = []
         for run in range(n_runs):
             if continuing:
-                responsibilities = self._e_step(data)[0]
+                responsibilities = None
             else:
                 self.experts_ = make_experts(estimator, self.n_experts, rng)
                 self.gate_ = make_gate(
@@ -289,9 +292,15 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         return _xp.e_step(log_gate, log_expert, data.sample_weight)
 
     def _run_em(self, data, responsibilities, run):
-        """One EM run from ``responsibilities``; the fitted state is kept on self."""
+        """One EM run; the fitted state is kept on self.
+
+        ``responsibilities`` are the initial ones, turned into parameters by a
+        first M-step; None continues from the current parameters.
+        """
         total_weight = data.sample_weight.sum()
-        log_expert = self._m_step(data, responsibilities)
+        log_expert = None
+        if responsibilities is not None:
+            log_expert = self._m_step(data, responsibilities)
         responsibilities, _, log_likelihood = self._e_step(data, log_expert)
         path = []
         converged = False

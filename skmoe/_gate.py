@@ -130,9 +130,11 @@ class SoftmaxGate:
         scale2 = feature_scale**2 if raw_units else np.ones(n_features)
         self._penalty = np.append(inverse_c / scale2, 0.0)
         # Without a penalty the softmax is identified only up to a common
-        # shift of the columns: expert 0 is the reference.
+        # shift of the columns, so expert 0 is the reference; with two experts
+        # the same parametrisation makes the penalty LogisticRegression's
+        # binary one (a single weight vector).
         self._free = np.ones(n_experts, dtype=bool)
-        self._free[0] = inverse_c > 0
+        self._free[0] = inverse_c > 0 and n_experts > 2
 
     def _fit(self, design, responsibilities, sample_weight):
         targets = responsibilities * sample_weight[:, None]

@@ -126,16 +126,17 @@ def weighted_grams(design, weights):
 
 
 def solve_psd(matrix, rhs):
-    """Solve a symmetric positive semi-definite system, least squares if singular.
+    """Minimum-norm solution of a symmetric positive semi-definite system.
 
-    A relative jitter on the diagonal keeps a (near-)singular system, such as
-    an expert with almost no weight, from producing infinities.
+    Eigenvalues below ``1e-12`` times the largest are treated as zero, so a
+    singular system (collinear features, an expert with almost no weight,
+    the shift invariance of a symmetric softmax) gives the least-squares
+    solution of smallest norm, never infinities.
     """
-    scale = np.trace(matrix) / matrix.shape[0]
-    if not np.isfinite(scale) or scale <= 0:
+    eigenvalues, eigenvectors = np.linalg.eigh(matrix)
+    largest = eigenvalues[-1] if len(eigenvalues) else 0.0
+    if not np.isfinite(largest) or largest <= 0:
         return np.zeros_like(rhs)
-    jittered = matrix + (1e-12 * scale) * np.eye(matrix.shape[0])
-    try:
-        return np.linalg.solve(jittered, rhs)
-    except np.linalg.LinAlgError:
-        return np.linalg.lstsq(jittered, rhs, rcond=None)[0]
+    keep = eigenvalues > 1e-12 * largest
+    coordinates = (eigenvectors[:, keep].T @ rhs) / eigenvalues[keep]
+    return eigenvectors[:, keep] @ coordinates

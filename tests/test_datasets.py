@@ -1,0 +1,48 @@
+import numpy as np
+import pandas as pd
+
+from skmoe.datasets import (
+    load_mcycle,
+    load_npreg,
+    load_tone,
+    make_moe_classification,
+    make_moe_regression,
+)
+
+
+def test_loaders_shapes_and_frames():
+    for loader, n_samples in [(load_mcycle, 133), (load_tone, 150), (load_npreg, 200)]:
+        X, y = loader(return_X_y=True)
+        assert X.shape == (n_samples, 1) and y.shape == (n_samples,)
+        assert np.all(np.isfinite(X)) and np.all(np.isfinite(y))
+        bunch = loader(as_frame=True)
+        assert isinstance(bunch.data, pd.DataFrame)
+        assert list(bunch.data.columns) == bunch.feature_names
+        assert bunch.DESCR
+
+
+def test_npreg_has_two_regimes():
+    bunch = load_npreg()
+    assert sorted(np.unique(bunch.regime)) == [1, 2]
+    assert np.sum(bunch.regime == 1) == 100
+
+
+def test_make_moe_regression_is_reproducible_and_regimed():
+    X, y, regimes = make_moe_regression(
+        n_samples=500, n_experts=4, noise=0.1, return_regimes=True, random_state=3
+    )
+    X2, y2 = make_moe_regression(n_samples=500, n_experts=4, noise=0.1, random_state=3)
+    np.testing.assert_array_equal(X, X2)
+    np.testing.assert_array_equal(y, y2)
+    assert X.shape == (500, 2) and set(np.unique(regimes)) <= set(range(4))
+    # Within one regime the target is linear in X up to the noise.
+    rows = regimes == np.bincount(regimes).argmax()
+    design = np.column_stack([X[rows], np.ones(rows.sum())])
+    residual = y[rows] - design @ np.linalg.lstsq(design, y[rows], rcond=None)[0]
+    assert residual.std() < 0.2
+
+
+def test_make_moe_classification_labels():
+    X, y = make_moe_classification(n_samples=300, n_classes=3, random_state=0)
+    assert X.shape == (300, 2)
+    assert set(np.unique(y)) == {0, 1, 2}
