@@ -18,3 +18,14 @@ def resolve_backend(backend):
     if backend == "auto":
         return "numba" if importlib.util.find_spec("numba") is not None else "numpy"
     return backend
+
+
+def get_kernels(backend):
+    """The kernel module of a resolved backend (both share one interface)."""
+    if backend == "numba":
+        from ._kernels import _numba
+
+        return _numba
+    from ._kernels import _xp
+
+    return _xp

@@ -25,10 +25,9 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._backend import resolve_backend
+from ._backend import get_kernels, resolve_backend
 from ._experts import batched_kind, make_experts
 from ._gate import make_gate
-from ._kernels import _xp
 
 # Weight of the uniform part mixed into hard initial partitions, so that no
 # expert starts with zero responsibility anywhere.
@@ -282,14 +281,20 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     def _m_step(self, data, responsibilities):
         log_expert = self._fit_expert_params(data, responsibilities)
-        self.gate_._fit(self._gate_input(data), responsibilities, data.sample_weight)
+        self.gate_._fit(
+            self._gate_input(data), responsibilities, data.sample_weight, self._kernels
+        )
         return log_expert
 
     def _e_step(self, data, log_expert=None):
         if log_expert is None:
             log_expert = self._expert_log_density(data)
-        log_gate = self.gate_._log_proba(self._gate_input(data))
-        return _xp.e_step(log_gate, log_expert, data.sample_weight)
+        log_gate = self.gate_._log_proba(self._gate_input(data), self._kernels)
+        return self._kernels.e_step(log_gate, log_expert, data.sample_weight)
+
+    @property
+    def _kernels(self):
+        return get_kernels(getattr(self, "_backend", "numpy"))
 
     def _run_em(self, data, responsibilities, run):
         """One EM run; the fitted state is kept on self.

@@ -117,11 +117,13 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
     def _fit_expert_params(self, data, responsibilities):
         if self._batched == "logistic":
             self.experts_ = fit_logistic_experts(
+                self._kernels,
                 self.experts_,
                 data.design,
                 data.y,
                 self.classes_,
-                responsibilities * data.sample_weight[:, None],
+                responsibilities,
+                data.sample_weight,
                 self._feature_mean,
                 self._feature_scale,
             )

@@ -15,7 +15,7 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import has_fit_parameter
 
-from ._kernels import _xp
+from ._kernels._linalg import solve_psd
 
 RESPONSIBILITY_THRESHOLD = 1e-8
 
@@ -141,17 +141,28 @@ def _standardised_coefficients(coef, intercept, feature_mean, feature_scale):
     return np.vstack([coef.T * feature_scale[:, None], intercept + coef @ feature_mean])
 
 
-def fit_linear_regressors(experts, design, y, weights, feature_mean, feature_scale):
+def fit_linear_regressors(
+    kernels,
+    experts,
+    design,
+    y,
+    responsibilities,
+    sample_weight,
+    feature_mean,
+    feature_scale,
+):
     """Weighted least squares (ridge) for all K experts from their Gram matrices.
 
     Parameters
     ----------
+    kernels : module
+        ``skmoe._kernels._xp`` or ``skmoe._kernels._numba``.
     experts : list of K LinearRegression or Ridge
     design : ndarray of shape (n, p)
         Standardised features and a column of ones.
     y : ndarray of shape (n,)
-    weights : ndarray of shape (n, K)
-        Sample weights times responsibilities.
+    responsibilities : ndarray of shape (n, K)
+    sample_weight : ndarray of shape (n,)
     feature_mean, feature_scale : ndarray of shape (p - 1,)
 
     Returns
@@ -161,15 +172,15 @@ def fit_linear_regressors(experts, design, y, weights, feature_mean, feature_sca
         Standardised-space weights, so that ``design @ coef`` are the
         experts' predictions.
     """
-    grams = _xp.weighted_grams(design, weights)
-    moments = design.T @ (weights * y[:, None])
+    grams = kernels.weighted_grams(design, responsibilities, sample_weight)
+    moments = design.T @ (responsibilities * (sample_weight * y)[:, None])
     coef = np.empty_like(moments)
     diagonal = np.arange(design.shape[1] - 1)
     for k, expert in enumerate(experts):
         alpha = float(getattr(expert, "alpha", 0.0))
         gram = grams[k]
         gram[diagonal, diagonal] += alpha / feature_scale**2
-        coef[:, k] = _xp.solve_psd(gram, moments[:, k])
+        coef[:, k] = solve_psd(gram, moments[:, k])
         raw_coef, raw_intercept = _raw_coefficients(
             coef[:, k, None], feature_mean, feature_scale
         )
@@ -180,7 +191,15 @@ def fit_linear_regressors(experts, design, y, weights, feature_mean, feature_sca
 
 
 def fit_logistic_experts(
-    experts, design, y, classes, weights, feature_mean, feature_scale
+    kernels,
+    experts,
+    design,
+    y,
+    classes,
+    responsibilities,
+    sample_weight,
+    feature_mean,
+    feature_scale,
 ):
     """Weighted (multinomial) logistic regression for all K experts by Newton.
 
@@ -191,13 +210,15 @@ def fit_logistic_experts(
 
     Parameters
     ----------
+    kernels : module
     experts : list of K LogisticRegression
     design : ndarray of shape (n, p)
     y : ndarray of shape (n,)
         Class indices in ``range(len(classes))``.
     classes : ndarray of shape (n_classes,)
         The labels, set as each expert's ``classes_``.
-    weights : ndarray of shape (n, K)
+    responsibilities : ndarray of shape (n, K)
+    sample_weight : ndarray of shape (n,)
     feature_mean, feature_scale : ndarray of shape (p - 1,)
 
     Returns
@@ -226,9 +247,11 @@ def fit_logistic_experts(
             )
             coef[:, free] = start
         coef, n_iter = fit_multinomial(
+            kernels,
             design,
             coef,
-            onehot * weights[:, k, None],
+            onehot,
+            responsibilities[:, k] * sample_weight,
             penalty,
             free=free,
             max_iter=max(expert.max_iter, 1),

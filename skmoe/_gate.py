@@ -11,6 +11,7 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 
 from ._kernels import _xp
+from ._kernels._linalg import multinomial_newton_direction
 
 #: Inverse strength of the default gate penalty, ``1 / (2 C) * ||W||^2`` on
 #: the standardised features: weak enough that the gate sharpens as data
@@ -26,7 +27,16 @@ _LOG_PROBA_FLOOR = np.log(1e-300)
 
 
 def fit_multinomial(
-    design, coef, targets, penalty, *, free=None, max_iter=5, tol=1e-10
+    kernels,
+    design,
+    coef,
+    target_proba,
+    row_weight,
+    penalty,
+    *,
+    free=None,
+    max_iter=5,
+    tol=1e-10,
 ):
     """Raise the penalised soft-target log-likelihood of a multinomial logit.
 
@@ -37,12 +47,16 @@ def fit_multinomial(
 
     Parameters
     ----------
+    kernels : module
+        ``skmoe._kernels._xp`` or ``skmoe._kernels._numba``.
     design : ndarray of shape (n, p)
         Standardised features with a final column of ones.
     coef : ndarray of shape (p, K)
         Starting point (warm start).
-    targets : ndarray of shape (n, K)
-        Soft targets times sample weights.
+    target_proba : ndarray of shape (n, K)
+        Soft targets, rows summing to one.
+    row_weight : ndarray of shape (n,)
+        Weight of each row.
     penalty : ndarray of shape (p,)
         L2 penalty per row of ``coef`` (0 for the intercept).
     free : ndarray of bool of shape (K,), default=None
@@ -61,19 +75,23 @@ def fit_multinomial(
         free = np.ones(coef.shape[1], dtype=bool)
     n_params = int(free.sum()) * design.shape[1]
     full = design.shape[0] * n_params**2 <= FULL_NEWTON_BUDGET
-    objective = _xp.multinomial_objective(design, coef, targets, penalty)
-    threshold = tol * max(targets.sum(), 1.0)
+    objective = kernels.multinomial_objective(
+        design, coef, target_proba, row_weight, penalty
+    )
+    threshold = tol * max(row_weight.sum(), 1.0)
     n_iter = 0
     while n_iter < max_iter:
-        direction, decrement = _xp.multinomial_newton_direction(
-            design, coef, targets, penalty, free, full
+        direction, decrement = multinomial_newton_direction(
+            kernels, design, coef, target_proba, row_weight, penalty, free, full
         )
         if not decrement > threshold:
             break
         step = 1.0
         for _ in range(40):
             candidate = coef + step * direction
-            value = _xp.multinomial_objective(design, candidate, targets, penalty)
+            value = kernels.multinomial_objective(
+                design, candidate, target_proba, row_weight, penalty
+            )
             if value >= objective + 1e-4 * step * decrement:
                 break
             step *= 0.5
@@ -136,20 +154,21 @@ class SoftmaxGate:
         self._free = np.ones(n_experts, dtype=bool)
         self._free[0] = inverse_c > 0 and n_experts > 2
 
-    def _fit(self, design, responsibilities, sample_weight):
-        targets = responsibilities * sample_weight[:, None]
+    def _fit(self, design, responsibilities, sample_weight, kernels=_xp):
         self._coef, _ = fit_multinomial(
+            kernels,
             design,
             self._coef,
-            targets,
+            responsibilities,
+            sample_weight,
             self._penalty,
             free=self._free,
             max_iter=self.max_iter,
         )
         return self
 
-    def _log_proba(self, design):
-        return _xp.log_softmax(design @ self._coef)
+    def _log_proba(self, design, kernels=_xp):
+        return kernels.linear_log_softmax(design, self._coef)
 
     @property
     def n_parameters(self):
@@ -199,7 +218,7 @@ class ClassifierGate:
 
     uses_design = False
 
-    def _fit(self, X, responsibilities, sample_weight):
+    def _fit(self, X, responsibilities, sample_weight, kernels=None):
         n_samples = X.shape[0]
         weights = (responsibilities * sample_weight[:, None]).T.ravel()
         labels = np.repeat(np.arange(self.n_experts), n_samples)
@@ -210,7 +229,7 @@ class ClassifierGate:
         )
         return self
 
-    def _log_proba(self, X):
+    def _log_proba(self, X, kernels=None):
         proba = self.estimator_.predict_proba(X)
         log_proba = np.full((X.shape[0], self.n_experts), _LOG_PROBA_FLOOR)
         with np.errstate(divide="ignore"):

@@ -7,7 +7,6 @@ from sklearn.utils.validation import column_or_1d
 
 from ._base import BaseMixtureOfExperts
 from ._experts import fit_experts, fit_linear_regressors
-from ._kernels import _xp
 
 # Noise variances are floored at this fraction of the target's variance, so
 # that an expert collapsing onto a few points cannot make the likelihood
@@ -113,17 +112,19 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         return np.column_stack([expert.predict(X) for expert in self.experts_])
 
     def _fit_expert_params(self, data, responsibilities):
-        weights = responsibilities * data.sample_weight[:, None]
+        kernels = self._kernels
         if self._batched == "regression":
             self.experts_, coef = fit_linear_regressors(
+                kernels,
                 self.experts_,
                 data.design,
                 data.y,
-                weights,
+                responsibilities,
+                data.sample_weight,
                 self._feature_mean,
                 self._feature_scale,
             )
-            means = data.design @ coef
+            inputs = data.design
         else:
             self.experts_ = fit_experts(
                 self.experts_,
@@ -133,20 +134,25 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
                 data.sample_weight,
                 self.n_jobs,
             )
-            means = self._expert_means(data.X)
-        residuals_sq = (data.y[:, None] - means) ** 2
-        totals = weights.sum(axis=0)
+            # The kernels take linear maps: map the predictions by identity.
+            inputs, coef = self._expert_means(data.X), np.eye(self.n_experts)
+        sums = kernels.gaussian_residual_sums(
+            inputs, coef, data.y, responsibilities, data.sample_weight
+        )
+        totals = data.sample_weight @ responsibilities
         variance = np.where(
-            totals > 0,
-            (weights * residuals_sq).sum(axis=0) / np.maximum(totals, 1e-300),
-            self._target_scale**2,
+            totals > 0, sums / np.maximum(totals, 1e-300), self._target_scale**2
         )
         self.noise_variance_ = np.maximum(variance, self._variance_floor)
-        return _xp.gaussian_log_density(residuals_sq, self.noise_variance_)
+        return kernels.gaussian_log_density(inputs, coef, data.y, self.noise_variance_)
 
     def _expert_log_density(self, data):
-        residuals_sq = (data.y[:, None] - self._expert_means(data.X)) ** 2
-        return _xp.gaussian_log_density(residuals_sq, self.noise_variance_)
+        return self._kernels.gaussian_log_density(
+            self._expert_means(data.X),
+            np.eye(self.n_experts),
+            data.y,
+            self.noise_variance_,
+        )
 
     def _expert_parameters(self):
         return {"noise_variance_": self.noise_variance_}

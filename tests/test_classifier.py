@@ -6,6 +6,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from skmoe import MixtureOfExpertsClassifier
 from skmoe._experts import fit_logistic_experts, make_experts
+from skmoe._kernels import _xp
 from skmoe.datasets import make_moe_classification
 
 
@@ -60,7 +61,11 @@ def test_batched_logistic_experts_equal_weighted_fits(n_classes):
     expert = LogisticRegression(C=0.3)
     experts = make_experts(expert, 2, np.random.RandomState(0))
     classes = np.arange(n_classes)
-    experts = fit_logistic_experts(experts, design, y, classes, weights, mean, scale)
+    sample_weight = weights.sum(axis=1)
+    responsibilities = weights / sample_weight[:, None]
+    experts = fit_logistic_experts(
+        _xp, experts, design, y, classes, responsibilities, sample_weight, mean, scale
+    )
     for k, fitted in enumerate(experts):
         reference = LogisticRegression(C=0.3, tol=1e-10, max_iter=10_000).fit(
             X, y, sample_weight=weights[:, k]

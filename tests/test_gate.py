@@ -13,11 +13,13 @@ def _design(X):
 
 
 def _ascend(design, targets, penalty, n_steps):
+    row_weight = targets.sum(axis=1)
+    args = (targets / row_weight[:, None], row_weight, penalty)
     coef = np.zeros((design.shape[1], targets.shape[1]))
-    values = [_xp.multinomial_objective(design, coef, targets, penalty)]
+    values = [_xp.multinomial_objective(design, coef, *args)]
     for _ in range(n_steps):
-        coef, _ = fit_multinomial(design, coef, targets, penalty, max_iter=1, tol=1e-16)
-        values.append(_xp.multinomial_objective(design, coef, targets, penalty))
+        coef, _ = fit_multinomial(_xp, design, coef, *args, max_iter=1, tol=1e-16)
+        values.append(_xp.multinomial_objective(design, coef, *args))
     return coef, np.array(values)
 
 

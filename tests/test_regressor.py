@@ -9,6 +9,7 @@ from sklearn.tree import DecisionTreeRegressor
 
 from skmoe import MixtureOfExpertsRegressor
 from skmoe._experts import fit_linear_regressors, make_experts
+from skmoe._kernels import _xp
 from skmoe.datasets import make_moe_regression
 
 
@@ -101,7 +102,9 @@ def test_batched_linear_experts_equal_weighted_fits(expert):
     design = np.column_stack([(X - mean) / scale, np.ones(200)])
     experts = make_experts(expert, 3, np.random.RandomState(0))
     weights = responsibilities * sample_weight[:, None]
-    experts, coef = fit_linear_regressors(experts, design, y, weights, mean, scale)
+    experts, coef = fit_linear_regressors(
+        _xp, experts, design, y, responsibilities, sample_weight, mean, scale
+    )
     for k, fitted in enumerate(experts):
         assert type(fitted) is type(expert)
         reference = expert.__class__(**expert.get_params()).fit(

@@ -1,0 +1,58 @@
+"""Small dense solves shared by every backend (p x p systems, on the host)."""
+
+import numpy as np
+
+
+def solve_psd(matrix, rhs):
+    """Minimum-norm solution of a symmetric positive semi-definite system.
+
+    Eigenvalues below ``1e-12`` times the largest are treated as zero, so a
+    singular system (collinear features, an expert with almost no weight,
+    the shift invariance of a symmetric softmax) gives the least-squares
+    solution of smallest norm, never infinities.
+    """
+    eigenvalues, eigenvectors = np.linalg.eigh(matrix)
+    largest = eigenvalues[-1] if len(eigenvalues) else 0.0
+    if not np.isfinite(largest) or largest <= 0:
+        return np.zeros_like(rhs)
+    keep = eigenvalues > 1e-12 * largest
+    coordinates = (eigenvectors[:, keep].T @ rhs) / eigenvalues[keep]
+    return eigenvectors[:, keep] @ coordinates
+
+
+def multinomial_newton_direction(
+    kernels, design, coef, target_proba, row_weight, penalty, free, full
+):
+    """Newton direction of the penalised multinomial objective.
+
+    With ``full=False`` only the diagonal blocks of the Hessian are used
+    (K weighted Gram matrices: the cost of one pass); with ``full=True`` the
+    whole Hessian over the free columns (K^2 / 2 Gram matrices, quadratic
+    convergence). Either system is negative definite, so the direction is
+    one of ascent; columns where ``free`` is False get a zero direction.
+
+    Returns
+    -------
+    direction : ndarray of shape (p, K)
+    decrement : float
+        ``gradient . direction`` (>= 0), the first-order gain of a full step.
+    """
+    gradient, blocks = kernels.multinomial_gradient_blocks(
+        design, coef, target_proba, row_weight
+    )
+    gradient -= penalty[:, None] * coef
+    columns = np.flatnonzero(free)
+    direction = np.zeros_like(coef)
+    if len(columns) == 0:
+        return direction, 0.0
+    if full:
+        hessian = kernels.multinomial_hessian(design, coef, row_weight, columns)
+        hessian[np.diag_indices_from(hessian)] += np.tile(penalty, len(columns))
+        step = solve_psd(hessian, gradient[:, columns].T.ravel())
+        direction[:, columns] = step.reshape(len(columns), -1).T
+    else:
+        for k in columns:
+            block = blocks[k]
+            block[np.diag_indices_from(block)] += penalty
+            direction[:, k] = solve_psd(block, gradient[:, k])
+    return direction, float(np.sum(gradient * direction))

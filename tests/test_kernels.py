@@ -1,0 +1,118 @@
+"""Every numba kernel agrees with its numpy twin."""
+
+import numpy as np
+import pytest
+
+from skmoe._kernels import _numba, _xp
+
+
+@pytest.fixture(params=[(1, 1, 1), (7, 2, 3), (3000, 5, 4)], ids=str)
+def arrays(request):
+    n_samples, n_features, n_experts = request.param
+    rng = np.random.RandomState(n_samples)
+    design = np.column_stack([rng.randn(n_samples, n_features), np.ones(n_samples)])
+    coef = rng.randn(n_features + 1, n_experts) * 3
+    responsibilities = rng.dirichlet(np.ones(n_experts), size=n_samples)
+    sample_weight = rng.uniform(0, 2, n_samples)
+    sample_weight[::5] = 0.0
+    y = rng.randn(n_samples) * 10
+    return design, coef, responsibilities, sample_weight, y
+
+
+def test_linear_log_softmax(arrays):
+    design, coef, *_ = arrays
+    np.testing.assert_allclose(
+        _numba.linear_log_softmax(design, coef),
+        _xp.linear_log_softmax(design, coef),
+        rtol=1e-12,
+        atol=1e-12,
+    )
+    logits = design @ coef * 100
+    np.testing.assert_allclose(
+        _numba.log_softmax(logits), _xp.log_softmax(logits), atol=1e-9
+    )
+
+
+def test_e_step(arrays):
+    design, coef, _, sample_weight, y = arrays
+    log_gate = _xp.linear_log_softmax(design, coef)
+    log_expert = _xp.gaussian_log_density(
+        design, coef[:, ::-1].copy(), y, np.ones(coef.shape[1])
+    )
+    expected = _xp.e_step(log_gate, log_expert, sample_weight)
+    got = _numba.e_step(log_gate, log_expert, sample_weight)
+    np.testing.assert_allclose(got[0], expected[0], rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(got[1], expected[1], rtol=1e-12)
+    assert got[2] == pytest.approx(expected[2], rel=1e-12)
+    np.testing.assert_allclose(got[0].sum(axis=1), 1.0)
+
+
+def test_weighted_grams(arrays):
+    design, _, responsibilities, sample_weight, _ = arrays
+    np.testing.assert_allclose(
+        _numba.weighted_grams(design, responsibilities, sample_weight),
+        _xp.weighted_grams(design, responsibilities, sample_weight),
+        rtol=1e-10,
+        atol=1e-10,
+    )
+
+
+def test_gaussian_kernels(arrays):
+    design, coef, responsibilities, sample_weight, y = arrays
+    np.testing.assert_allclose(
+        _numba.gaussian_residual_sums(design, coef, y, responsibilities, sample_weight),
+        _xp.gaussian_residual_sums(design, coef, y, responsibilities, sample_weight),
+        rtol=1e-10,
+    )
+    variance = np.linspace(0.5, 2.0, coef.shape[1])
+    np.testing.assert_allclose(
+        _numba.gaussian_log_density(design, coef, y, variance),
+        _xp.gaussian_log_density(design, coef, y, variance),
+        rtol=1e-12,
+    )
+
+
+def test_multinomial_kernels(arrays):
+    design, coef, responsibilities, sample_weight, _ = arrays
+    penalty = np.append(np.full(design.shape[1] - 1, 0.3), 0.0)
+    args = (design, coef, responsibilities, sample_weight)
+    assert _numba.multinomial_objective(*args, penalty) == pytest.approx(
+        _xp.multinomial_objective(*args, penalty), rel=1e-11
+    )
+    for got, expected in zip(
+        _numba.multinomial_gradient_blocks(*args),
+        _xp.multinomial_gradient_blocks(*args),
+    ):
+        np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
+    columns = np.arange(1, coef.shape[1])
+    np.testing.assert_allclose(
+        _numba.multinomial_hessian(design, coef, sample_weight, columns),
+        _xp.multinomial_hessian(design, coef, sample_weight, columns),
+        rtol=1e-9,
+        atol=1e-9,
+    )
+
+
+@pytest.mark.parametrize(
+    "Estimator", ["MixtureOfExpertsRegressor", "MixtureOfExpertsClassifier"]
+)
+def test_backends_fit_the_same_model(Estimator):
+    import skmoe
+    from skmoe.datasets import make_moe_regression
+
+    X, y = make_moe_regression(n_samples=400, random_state=0)
+    if Estimator == "MixtureOfExpertsClassifier":
+        y = (y > np.median(y)).astype(int)
+    fits = {
+        backend: getattr(skmoe, Estimator)(
+            n_experts=3, backend=backend, random_state=0
+        ).fit(X, y)
+        for backend in ["numpy", "numba"]
+    }
+    assert fits["numpy"].n_iter_ == fits["numba"].n_iter_
+    assert fits["numpy"].log_likelihood_ == pytest.approx(
+        fits["numba"].log_likelihood_, rel=1e-8
+    )
+    np.testing.assert_allclose(
+        fits["numpy"].predict(X), fits["numba"].predict(X), rtol=1e-6
+    )
