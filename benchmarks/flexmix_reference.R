@@ -13,7 +13,7 @@
 ## Run from the repository root:   Rscript benchmarks/flexmix_reference.R
 ## Optional environment variables:
 ##   FLX_NREP          restarts per case                (default 200)
-##   FLX_NREP_MCYCLE3  restarts for mcycle K=3          (default 12; each
+##   FLX_NREP_MCYCLE3  restarts for mcycle K=3          (default 8 + 2 fixed extra seeds; each
 ##                     non-converging restart runs the full 5000 EM iterations,
 ##                     ~35 s, so this case dominates the run time)
 ##   FLX_CORES         parallel workers (mclapply)      (default min(2, cores))
@@ -33,6 +33,16 @@
 ##  * logLik(fit) = llh of the last EM iteration
 ##      = sum_i log sum_k prior_ik * dnorm(y_i, x_i'b_k, sigma_k)
 ##    (log_row_sums of component log-densities + log(prior)).
+##  * parameters(fit, which = "concomitant") comes from a separate
+##    nnet::multinom() refit on the final posteriors, so the log-likelihood
+##    recomputed from the reported parameters can differ from logLik(fit)
+##    (column ll_reported_params).
+##  * mcycle K = 3: the gate wants to become a step function (coefficients
+##    -> infinity), the likelihood supremum is not attained, and flexmix's
+##    truncated nnet gate M-step makes the EM non-monotone: logLik(fit)
+##    depends on the iteration at which it stops (e.g. seed 900001:
+##    -578.824 after 5000 iterations, -579.045 after 20000).  Do not use this
+##    case as a tight reference.
 
 suppressPackageStartupMessages({
   library(flexmix)
@@ -41,7 +51,7 @@ suppressPackageStartupMessages({
 
 SEED      <- 20240501L
 NREP      <- as.integer(Sys.getenv("FLX_NREP", "200"))
-NREP_MC3  <- as.integer(Sys.getenv("FLX_NREP_MCYCLE3", "12"))
+NREP_MC3  <- as.integer(Sys.getenv("FLX_NREP_MCYCLE3", "8"))
 NCORES    <- as.integer(Sys.getenv("FLX_CORES", as.character(min(2L, detectCores()))))
 if (.Platform$OS.type == "windows") NCORES <- 1L
 TOL_COUNT <- 0.05
@@ -62,7 +72,10 @@ npreg  <- rd("NPreg.csv")
 
 cases <- list(
   list(name = "mcycle", K = 2, f = accel ~ times,        g = ~ times,               data = mcycle, nrep = NREP),
-  list(name = "mcycle", K = 3, f = accel ~ times,        g = ~ times,               data = mcycle, nrep = NREP_MC3),
+  list(name = "mcycle", K = 3, f = accel ~ times,        g = ~ times,               data = mcycle, nrep = NREP_MC3,
+       ## two extra starts found in a separate 200-seed screen (seeds 900001..900200)
+       ## that reach the rarer, better basin (~1% of random starts)
+       extra_seeds = c(900001L, 900055L)),
   list(name = "tone",   K = 2, f = tuned ~ stretchratio, g = ~ stretchratio,        data = tone,   nrep = NREP),
   list(name = "tone",   K = 3, f = tuned ~ stretchratio, g = ~ stretchratio,        data = tone,   nrep = NREP),
   list(name = "NPreg",  K = 2, f = yn ~ x + I(x^2),      g = ~ x + I(x^2),          data = npreg,  nrep = NREP),
@@ -95,7 +108,7 @@ ll_from_params <- function(fit, cs) {
 ## Exact EM (weighted-MLE sigma, gate fitted to convergence by BFGS with warm
 ## start) started from flexmix's best posterior.  Not flexmix: for comparison
 ## with an MLE implementation only.
-mle_polish <- function(fit, cs, maxit = 3000, tol = 1e-12) {
+mle_polish <- function(fit, cs, maxit = 50, tol = 1e-12) {
   X <- model.matrix(cs$f, cs$data); y <- model.response(model.frame(cs$f, cs$data))
   Z <- model.matrix(cs$g, cs$data); K <- cs$K; q <- ncol(Z)
   post <- fit@posterior$scaled
@@ -119,16 +132,17 @@ mle_polish <- function(fit, cs, maxit = 3000, tol = 1e-12) {
       -as.vector(crossprod(Z, (post - pr)[, -1, drop = FALSE]))
     }
     B <- matrix(optim(as.vector(B), obj, grd, method = "BFGS",
-                      control = list(maxit = 1000, reltol = 1e-15))$par, q)
+                      control = list(maxit = 200, reltol = 1e-14))$par, q)
     lp <- gate_lp(B)
     m <- lp + sapply(1:K, function(k) dnorm(y, X %*% co[, k], sqrt(s2[k]), log = TRUE))
     mx <- apply(m, 1, max); lse <- mx + log(rowSums(exp(m - mx)))
     llh <- sum(lse)
     post <- exp(m - lse)
-    if (abs(llh - llh_old) < tol * (abs(llh) + 0.1)) break
+    conv <- abs(llh - llh_old) < tol * (abs(llh) + 0.1)
+    if (conv) break
     llh_old <- llh
   }
-  list(llh = llh, iter = it, sigma = sqrt(s2), coef = co, gate = B)
+  list(llh = llh, iter = it, conv = conv, sigma = sqrt(s2), coef = co, gate = B)
 }
 
 ## worker: only a small summary travels back from the forked processes
@@ -143,7 +157,7 @@ summ <- list(); best_fits <- list()
 for (ci in seq_along(cases)) {
   cs <- cases[[ci]]
   t0 <- Sys.time()
-  seeds <- SEED + seq_len(cs$nrep)
+  seeds <- c(SEED + seq_len(cs$nrep), cs$extra_seeds)
   res <- if (NCORES > 1)
     mclapply(seeds, function(s) run_one(cs, s), mc.cores = NCORES)
   else lapply(seeds, function(s) run_one(cs, s))
@@ -157,7 +171,7 @@ for (ci in seq_along(cases)) {
   stopifnot(isTRUE(all.equal(as.numeric(logLik(best)), ll[ib], tolerance = 1e-12)))
   pol <- mle_polish(best, cs)
   summ[[ci]] <- data.frame(
-    dataset = cs$name, K = cs$K, restarts = cs$nrep, errors = sum(!ok),
+    dataset = cs$name, K = cs$K, restarts = length(seeds), errors = sum(!ok),
     dropped = sum(ok & !valid), valid = sum(valid),
     notconv = sum(valid & !conv, na.rm = TRUE),
     best_logLik = sprintf("%.8f", ll[ib]),
@@ -165,10 +179,10 @@ for (ci in seq_along(cases)) {
     best_seed = seeds[ib], iter = best@iter, conv = best@converged,
     df = attr(logLik(best), "df"),
     ll_reported_params = sprintf("%.8f", ll_from_params(best, cs)),
-    mle_polished = sprintf("%.8f", pol$llh),
+    mle_polished = sprintf("%.8f%s", pol$llh, if (pol$conv) "" else " (not conv.)"),
     stringsAsFactors = FALSE)
   best_fits[[ci]] <- list(cs = cs, fit = best, ll = ll, pol = pol)
-  cat(sprintf("[%s K=%d] %d restarts in %.1f s\n", cs$name, cs$K, cs$nrep,
+  cat(sprintf("[%s K=%d] %d restarts in %.1f s\n", cs$name, cs$K, length(seeds),
               as.numeric(difftime(Sys.time(), t0, units = "secs"))))
 }
 
@@ -198,8 +212,8 @@ for (b in best_fits) {
   print(parameters(b$fit, which = "concomitant"), digits = 10)
   cat("\nprior (mean posterior):", format(b$fit@prior, digits = 8), "\n")
   cat("sigma per component:", format(parameters(b$fit)[nrow(parameters(b$fit)), ], digits = 10), "\n")
-  cat(sprintf("MLE-polished (not flexmix): logLik %.8f after %d EM iterations; sigma = %s\n",
-              b$pol$llh, b$pol$iter, paste(format(b$pol$sigma, digits = 8), collapse = ", ")))
+  cat(sprintf("MLE-polished (not flexmix): logLik %.8f after %d EM iterations%s; sigma = %s\n",
+              b$pol$llh, b$pol$iter, if (b$pol$conv) "" else " (NOT converged)", paste(format(b$pol$sigma, digits = 8), collapse = ", ")))
 }
 cat(sprintf("\nTotal run time: %.1f s (%d cores)\n",
             as.numeric(difftime(Sys.time(), t_start, units = "secs")), NCORES))

@@ -1,6 +1,7 @@
 """Choosing the compute backend of the EM kernels."""
 
 import importlib.util
+from contextlib import contextmanager
 
 
 def resolve_backend(backend):
@@ -29,3 +30,23 @@ def get_kernels(backend):
     from ._kernels import _xp
 
     return _xp
+
+
+# Below this many rows a parallel kernel launch costs more than it saves.
+PARALLEL_MIN_ROWS = 20_000
+
+
+@contextmanager
+def kernel_threads(backend, n_samples):
+    """Run numba kernels on one thread for small data; restore on exit."""
+    if backend != "numba" or n_samples >= PARALLEL_MIN_ROWS:
+        yield
+        return
+    import numba
+
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)

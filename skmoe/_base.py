@@ -25,7 +25,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._backend import get_kernels, resolve_backend
+from ._backend import get_kernels, kernel_threads, resolve_backend
 from ._experts import batched_kind, make_experts
 from ._gate import make_gate
 
@@ -187,7 +187,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                     )
                 else:
                     responsibilities = initial
-            result = self._run_em(data, responsibilities, run)
+            with kernel_threads(self._backend, X.shape[0]):
+                result = self._run_em(data, responsibilities, run)
             if best is None or result["log_likelihood_"] > best["log_likelihood_"]:
                 best = {
                     **result,

@@ -172,8 +172,9 @@ def fit_linear_regressors(
         Standardised-space weights, so that ``design @ coef`` are the
         experts' predictions.
     """
-    grams = kernels.weighted_grams(design, responsibilities, sample_weight)
-    moments = design.T @ (responsibilities * (sample_weight * y)[:, None])
+    grams, moments = kernels.weighted_normal_equations(
+        design, y, responsibilities, sample_weight
+    )
     coef = np.empty_like(moments)
     diagonal = np.arange(design.shape[1] - 1)
     for k, expert in enumerate(experts):
@@ -254,7 +255,6 @@ def fit_logistic_experts(
             responsibilities[:, k] * sample_weight,
             penalty,
             free=free,
-            max_iter=max(expert.max_iter, 1),
             tol=1e-12,
         )
         raw_coef, raw_intercept = _raw_coefficients(

@@ -20,7 +20,7 @@ DEFAULT_GATE_C = 100.0
 
 # Newton steps use the full Hessian while n * n_params**2 (its cost in
 # multiply-adds) stays below this; block-diagonal Hessians beyond.
-FULL_NEWTON_BUDGET = 2e8
+FULL_NEWTON_BUDGET = 2e7
 
 # Floor of gate probabilities from classifiers that may answer exactly 0.
 _LOG_PROBA_FLOOR = np.log(1e-300)
@@ -35,15 +35,17 @@ def fit_multinomial(
     penalty,
     *,
     free=None,
-    max_iter=5,
+    max_iter=None,
     tol=1e-10,
 ):
     """Raise the penalised soft-target log-likelihood of a multinomial logit.
 
     Newton steps with a backtracking (Armijo) line search, so the objective
     never decreases; the shared solver of the softmax gate and of batched
-    logistic experts. The full Hessian is used while it is cheap (see
-    ``FULL_NEWTON_BUDGET``), its diagonal blocks otherwise.
+    logistic experts. While the full Hessian is cheap (``n * n_params**2``
+    below ``FULL_NEWTON_BUDGET``) it is used, with quadratic convergence;
+    beyond, its diagonal blocks, at the cost of about one pass over the data
+    per step.
 
     Parameters
     ----------
@@ -61,8 +63,10 @@ def fit_multinomial(
         L2 penalty per row of ``coef`` (0 for the intercept).
     free : ndarray of bool of shape (K,), default=None
         Columns to optimise; the others stay as they are. None: all.
-    max_iter : int, default=5
-        Newton steps.
+    max_iter : int, default=None
+        Newton steps. None: up to 100 (until ``tol``) with the full Hessian,
+        1 with its blocks (one ascent step per EM iteration is all EM
+        needs, and it costs about one pass).
     tol : float, default=1e-10
         Stop when the Newton decrement per unit of weight falls below it.
 
@@ -75,13 +79,12 @@ def fit_multinomial(
         free = np.ones(coef.shape[1], dtype=bool)
     n_params = int(free.sum()) * design.shape[1]
     full = design.shape[0] * n_params**2 <= FULL_NEWTON_BUDGET
-    objective = kernels.multinomial_objective(
-        design, coef, target_proba, row_weight, penalty
-    )
+    if max_iter is None:
+        max_iter = 100 if full else 1
     threshold = tol * max(row_weight.sum(), 1.0)
     n_iter = 0
     while n_iter < max_iter:
-        direction, decrement = multinomial_newton_direction(
+        direction, decrement, objective = multinomial_newton_direction(
             kernels, design, coef, target_proba, row_weight, penalty, free, full
         )
         if not decrement > threshold:
@@ -97,7 +100,7 @@ def fit_multinomial(
             step *= 0.5
         else:
             break  # no ascent found: keep the current weights
-        coef, objective = candidate, value
+        coef = candidate
         n_iter += 1
     return coef, n_iter
 
@@ -120,8 +123,9 @@ class SoftmaxGate:
     raw_units : bool, default=False
         If True the penalty applies to the coefficients of the raw features
         (LogisticRegression's units); otherwise to the standardised ones.
-    max_iter : int, default=5
-        Newton steps per M-step.
+    max_iter : int, default=1
+        Newton steps per M-step. One warm-started step is all EM needs (a
+        generalised EM), and it is the cheapest.
     """
 
     uses_design = True
@@ -134,7 +138,7 @@ class SoftmaxGate:
         *,
         C=DEFAULT_GATE_C,
         raw_units=False,
-        max_iter=5,
+        max_iter=1,
     ):
         self.n_experts = n_experts
         self.feature_mean = feature_mean

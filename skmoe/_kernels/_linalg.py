@@ -36,17 +36,24 @@ def multinomial_newton_direction(
     direction : ndarray of shape (p, K)
     decrement : float
         ``gradient . direction`` (>= 0), the first-order gain of a full step.
+    objective : float
+        The penalised objective at ``coef``.
     """
-    gradient, blocks = kernels.multinomial_gradient_blocks(
-        design, coef, target_proba, row_weight
-    )
-    gradient -= penalty[:, None] * coef
     columns = np.flatnonzero(free)
+    if full:
+        value, gradient, hessian = kernels.multinomial_gradient_hessian(
+            design, coef, target_proba, row_weight, columns
+        )
+    else:
+        value, gradient, blocks = kernels.multinomial_gradient_blocks(
+            design, coef, target_proba, row_weight
+        )
+    gradient -= penalty[:, None] * coef
+    objective = value - 0.5 * penalty @ np.sum(coef**2, axis=1)
     direction = np.zeros_like(coef)
     if len(columns) == 0:
-        return direction, 0.0
+        return direction, 0.0, objective
     if full:
-        hessian = kernels.multinomial_hessian(design, coef, row_weight, columns)
         hessian[np.diag_indices_from(hessian)] += np.tile(penalty, len(columns))
         step = solve_psd(hessian, gradient[:, columns].T.ravel())
         direction[:, columns] = step.reshape(len(columns), -1).T
@@ -55,4 +62,4 @@ def multinomial_newton_direction(
             block = blocks[k]
             block[np.diag_indices_from(block)] += penalty
             direction[:, k] = solve_psd(block, gradient[:, k])
-    return direction, float(np.sum(gradient * direction))
+    return direction, float(np.sum(gradient * direction)), objective

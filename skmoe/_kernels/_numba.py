@@ -104,36 +104,55 @@ def _n_blocks(n_samples):
     return max(1, -(-n_samples // _BLOCK))
 
 
+@numba.njit(**_JIT)
+def _packed_outer(design, i, out):
+    """``out`` = the lower triangle of ``outer(design[i], design[i])``, packed."""
+    n_params = design.shape[1]
+    index = 0
+    for a in range(n_params):
+        value = design[i, a]
+        for b in range(a + 1):
+            out[index] = value * design[i, b]
+            index += 1
+
+
+def _unpack(packed, n_params):
+    """(m, p (p + 1) / 2) packed lower triangles to (m, p, p) symmetric."""
+    rows, cols = np.tril_indices(n_params)
+    full = np.zeros(packed.shape[:-1] + (n_params, n_params))
+    full[..., rows, cols] = packed
+    full[..., cols, rows] = packed
+    return full
+
+
 @numba.njit(**_PARALLEL)
-def _weighted_grams(design, responsibilities, sample_weight, n_blocks):
+def _weighted_normal_equations(design, y, responsibilities, sample_weight, n_blocks):
     n_samples, n_params = design.shape
     n_experts = responsibilities.shape[1]
-    partial = np.zeros((n_blocks, n_experts, n_params, n_params))
+    n_packed = n_params * (n_params + 1) // 2
+    grams = np.zeros((n_blocks, n_experts, n_packed))
+    moments = np.zeros((n_blocks, n_experts, n_params))
     for block in prange(n_blocks):
-        gram = partial[block]
+        outer = np.empty(n_packed)
         for i in range(block * _BLOCK, min((block + 1) * _BLOCK, n_samples)):
+            if sample_weight[i] == 0.0:
+                continue
+            _packed_outer(design, i, outer)
             for k in range(n_experts):
                 weight = sample_weight[i] * responsibilities[i, k]
-                if weight == 0.0:
-                    continue
+                for m in range(n_packed):
+                    grams[block, k, m] += weight * outer[m]
+                weight *= y[i]
                 for a in range(n_params):
-                    weighted = weight * design[i, a]
-                    for b in range(a + 1):
-                        gram[k, a, b] += weighted * design[i, b]
-    return partial
+                    moments[block, k, a] += weight * design[i, a]
+    return grams, moments
 
 
-def _symmetric_sum(partial):
-    total = partial.sum(axis=0)
-    lower = np.tril(total)
-    return lower + np.swapaxes(np.tril(total, -1), -1, -2)
-
-
-def weighted_grams(design, responsibilities, sample_weight):
-    partial = _weighted_grams(
-        design, responsibilities, sample_weight, _n_blocks(design.shape[0])
+def weighted_normal_equations(design, y, responsibilities, sample_weight):
+    grams, moments = _weighted_normal_equations(
+        design, y, responsibilities, sample_weight, _n_blocks(design.shape[0])
     )
-    return _symmetric_sum(partial)
+    return _unpack(grams.sum(axis=0), design.shape[1]), moments.sum(axis=0).T
 
 
 @numba.njit(**_PARALLEL)
@@ -209,83 +228,101 @@ def multinomial_objective(design, coef, target_proba, row_weight, penalty):
 def _multinomial_gradient_blocks(design, coef, target_proba, row_weight, n_blocks):
     n_samples, n_params = design.shape
     n_columns = coef.shape[1]
+    n_packed = n_params * (n_params + 1) // 2
+    value = np.zeros(n_blocks)
     gradient = np.zeros((n_blocks, n_params, n_columns))
-    blocks = np.zeros((n_blocks, n_columns, n_params, n_params))
+    blocks = np.zeros((n_blocks, n_columns, n_packed))
     for block in prange(n_blocks):
         proba = np.empty(n_columns)
+        outer = np.empty(n_packed)
         for i in range(block * _BLOCK, min((block + 1) * _BLOCK, n_samples)):
             weight = row_weight[i]
             if weight == 0.0:
                 continue
             _row_log_softmax(design, coef, i, proba)
+            _packed_outer(design, i, outer)
             for k in range(n_columns):
+                if target_proba[i, k] != 0.0:
+                    value[block] += weight * target_proba[i, k] * proba[k]
                 proba[k] = math.exp(proba[k])
             for k in range(n_columns):
                 residual = weight * (target_proba[i, k] - proba[k])
                 curvature = weight * proba[k] * (1.0 - proba[k])
                 for a in range(n_params):
                     gradient[block, a, k] += residual * design[i, a]
-                    weighted = curvature * design[i, a]
-                    for b in range(a + 1):
-                        blocks[block, k, a, b] += weighted * design[i, b]
-    return gradient, blocks
+                for m in range(n_packed):
+                    blocks[block, k, m] += curvature * outer[m]
+    return value, gradient, blocks
 
 
 def multinomial_gradient_blocks(design, coef, target_proba, row_weight):
-    gradient, blocks = _multinomial_gradient_blocks(
+    value, gradient, blocks = _multinomial_gradient_blocks(
         design, coef, target_proba, row_weight, _n_blocks(design.shape[0])
     )
-    return gradient.sum(axis=0), _symmetric_sum(blocks)
+    return (
+        float(value.sum()),
+        gradient.sum(axis=0),
+        _unpack(blocks.sum(axis=0), design.shape[1]),
+    )
 
 
 @numba.njit(**_PARALLEL)
-def _multinomial_hessian(design, coef, row_weight, columns, n_blocks):
+def _multinomial_gradient_hessian(
+    design, coef, target_proba, row_weight, columns, n_blocks
+):
     n_samples, n_params = design.shape
     n_columns = coef.shape[1]
     n_free = len(columns)
-    size = n_free * n_params
-    partial = np.zeros((n_blocks, size, size))
+    n_pairs = n_free * (n_free + 1) // 2
+    n_packed = n_params * (n_params + 1) // 2
+    value = np.zeros(n_blocks)
+    gradient = np.zeros((n_blocks, n_params, n_columns))
+    pairs = np.zeros((n_blocks, n_pairs, n_packed))
     for block in prange(n_blocks):
         proba = np.empty(n_columns)
+        outer = np.empty(n_packed)
         for i in range(block * _BLOCK, min((block + 1) * _BLOCK, n_samples)):
             weight = row_weight[i]
             if weight == 0.0:
                 continue
             _row_log_softmax(design, coef, i, proba)
+            _packed_outer(design, i, outer)
             for k in range(n_columns):
+                if target_proba[i, k] != 0.0:
+                    value[block] += weight * target_proba[i, k] * proba[k]
                 proba[k] = math.exp(proba[k])
+            for k in range(n_columns):
+                residual = weight * (target_proba[i, k] - proba[k])
+                for a in range(n_params):
+                    gradient[block, a, k] += residual * design[i, a]
+            pair = 0
             for fa in range(n_free):
                 k = columns[fa]
                 for fb in range(fa + 1):
                     j = columns[fb]
-                    curvature = (
-                        weight * proba[k] * ((1.0 if k == j else 0.0) - proba[j])
-                    )
-                    for a in range(n_params):
-                        weighted = curvature * design[i, a]
-                        row = fa * n_params + a
-                        for b in range(n_params):
-                            partial[block, row, fb * n_params + b] += (
-                                weighted * design[i, b]
-                            )
-    return partial
+                    delta = 1.0 if k == j else 0.0
+                    curvature = weight * proba[k] * (delta - proba[j])
+                    for m in range(n_packed):
+                        pairs[block, pair, m] += curvature * outer[m]
+                    pair += 1
+    return value, gradient, pairs
 
 
-def multinomial_hessian(design, coef, row_weight, columns):
-    partial = _multinomial_hessian(
-        design,
-        coef,
-        row_weight,
-        np.asarray(columns, dtype=np.int64),
-        _n_blocks(design.shape[0]),
+def multinomial_gradient_hessian(design, coef, target_proba, row_weight, columns):
+    columns = np.asarray(columns, dtype=np.int64)
+    value, gradient, pairs = _multinomial_gradient_hessian(
+        design, coef, target_proba, row_weight, columns, _n_blocks(design.shape[0])
     )
-    total = partial.sum(axis=0)
-    # Blocks were filled for fb <= fa: mirror the lower block triangle.
+    blocks = _unpack(pairs.sum(axis=0), design.shape[1])
     n_params = design.shape[1]
-    n_free = len(columns)
-    for fa in range(n_free):
-        for fb in range(fa):
+    size = len(columns) * n_params
+    hessian = np.empty((size, size))
+    pair = 0
+    for fa in range(len(columns)):
+        for fb in range(fa + 1):
             rows = slice(fa * n_params, (fa + 1) * n_params)
             cols = slice(fb * n_params, (fb + 1) * n_params)
-            total[cols, rows] = total[rows, cols].T
-    return total
+            hessian[rows, cols] = blocks[pair]
+            hessian[cols, rows] = blocks[pair]
+            pair += 1
+    return float(value.sum()), gradient.sum(axis=0), hessian

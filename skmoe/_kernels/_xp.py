@@ -57,12 +57,21 @@ def e_step(log_gate, log_expert, sample_weight):
     return responsibilities, log_likelihood, float(sample_weight @ log_likelihood)
 
 
-def weighted_grams(design, responsibilities, sample_weight):
-    """The K Gram matrices ``design^T diag(w * R[:, k]) design``, (K, p, p)."""
+def weighted_normal_equations(design, y, responsibilities, sample_weight):
+    """The K weighted least-squares systems, in one pass over the data.
+
+    Returns
+    -------
+    grams : ndarray of shape (K, p, p)
+        ``design^T diag(w * R[:, k]) design``.
+    moments : ndarray of shape (p, K)
+        ``design^T (w * R[:, k] * y)``.
+    """
     weights = responsibilities * sample_weight[:, None]
-    return np.stack(
+    grams = np.stack(
         [design.T @ (design * weights[:, k, None]) for k in range(weights.shape[1])]
     )
+    return grams, design.T @ (weights * y[:, None])
 
 
 def gaussian_residual_sums(design, coef, y, responsibilities, sample_weight):
@@ -93,27 +102,40 @@ def multinomial_gradient_blocks(design, coef, target_proba, row_weight):
 
     Returns
     -------
+    value : float
+        The unpenalised objective ``sum_ik w_i T_ik log g_ik``.
     gradient : ndarray of shape (p, K)
         ``design^T (w * (T - G))``.
     blocks : ndarray of shape (K, p, p)
         ``design^T diag(w g_k (1 - g_k)) design``, the negated diagonal
         blocks of the Hessian.
     """
-    proba = np.exp(linear_log_softmax(design, coef))
+    log_proba = linear_log_softmax(design, coef)
+    value = float(row_weight @ np.sum(target_proba * log_proba, axis=1))
+    proba = np.exp(log_proba)
     gradient = design.T @ (row_weight[:, None] * (target_proba - proba))
     curvature = row_weight[:, None] * proba * (1.0 - proba)
     blocks = np.stack(
         [design.T @ (design * curvature[:, k, None]) for k in range(coef.shape[1])]
     )
-    return gradient, blocks
+    return value, gradient, blocks
 
 
-def multinomial_hessian(design, coef, row_weight, columns):
-    """The negated Hessian of the unpenalised objective over ``columns``.
+def multinomial_gradient_hessian(design, coef, target_proba, row_weight, columns):
+    """Value, gradient and the whole negated Hessian over ``columns``.
 
-    Shape (m p, m p) for m columns, ordered column by column.
+    Returns
+    -------
+    value : float
+    gradient : ndarray of shape (p, K)
+    hessian : ndarray of shape (m p, m p)
+        For m columns, ordered column by column:
+        block (k, j) is ``design^T diag(w g_k (delta_kj - g_j)) design``.
     """
-    proba = np.exp(linear_log_softmax(design, coef))
+    log_proba = linear_log_softmax(design, coef)
+    value = float(row_weight @ np.sum(target_proba * log_proba, axis=1))
+    proba = np.exp(log_proba)
+    gradient = design.T @ (row_weight[:, None] * (target_proba - proba))
     n_params = design.shape[1]
     size = len(columns) * n_params
     hessian = np.empty((size, size))
@@ -125,4 +147,4 @@ def multinomial_hessian(design, coef, row_weight, columns):
             cols = slice(b * n_params, (b + 1) * n_params)
             hessian[rows, cols] = block
             hessian[cols, rows] = block.T
-    return hessian
+    return value, gradient, hessian
