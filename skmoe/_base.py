@@ -33,6 +33,10 @@ from ._gate import make_gate
 # expert starts with zero responsibility anywhere.
 _INIT_SMOOTHING = 0.05
 
+# k-means initialisation is fitted on a random subsample of at most this
+# many rows, then assigns every row.
+_KMEANS_MAX_ROWS = 10_000
+
 
 class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     """Shared machinery of the mixture-of-experts estimators."""
@@ -245,31 +249,33 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     def _initial_responsibilities(self, data, rng, partitions):
         """Responsibilities of a new run, from a partition no run started from.
 
-        "kmeans" clusters the standardised [X, y]; "random" assigns each
-        sample to the nearest of K random samples in that space. A k-means
-        partition that an earlier run already started from is replaced by a
-        random one, so restarts explore genuinely different starts.
+        With "kmeans" the first run starts from k-means on the standardised
+        [X, y] (fitted on at most ``_KMEANS_MAX_ROWS`` rows); every other
+        start (and every start with "random") is a random Voronoi partition:
+        each sample goes to the nearest of K random samples, measured
+        alternately in [X, y] and in X alone. The latter are exactly the
+        partitions a sharp softmax gate can draw, and reach optima that
+        partitions of [X, y] miss. A partition an earlier run started from is
+        never used again.
         """
         n_samples = data.X.shape[0]
-        space = np.hstack([data.design[:, :-1], self._targets_for_init(data.y)])
-        labels = None
-        if self.init == "kmeans":
+        features = data.design[:, :-1]
+        joint = np.hstack([features, self._targets_for_init(data.y)])
+        if self.init == "kmeans" and not partitions:
+            rows = np.arange(n_samples)
+            if n_samples > _KMEANS_MAX_ROWS:
+                rows = rng.choice(n_samples, _KMEANS_MAX_ROWS, replace=False)
             kmeans = KMeans(
                 self.n_experts, n_init=1, random_state=rng.randint(2**31 - 1)
-            )
-            labels = _canonical(kmeans.fit(space).labels_)
-            if any(np.array_equal(labels, seen) for seen in partitions):
-                labels = None
-        for _ in range(100):
-            if labels is not None:
-                break
-            centers = space[rng.choice(n_samples, self.n_experts, replace=False)]
-            distances = ((space[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
-            labels = _canonical(distances.argmin(axis=1))
-            if any(np.array_equal(labels, seen) for seen in partitions):
-                labels = None
-        if labels is None:  # tiny data: every reachable partition was tried
-            labels = _canonical(rng.randint(self.n_experts, size=n_samples))
+            ).fit(joint[rows])
+            labels = _canonical(kmeans.predict(joint))
+        else:
+            space = features if len(partitions) % 2 else joint
+            for _ in range(100):
+                centers = space[rng.choice(n_samples, self.n_experts, replace=False)]
+                labels = _canonical(_nearest(space, centers))
+                if not any(np.array_equal(labels, seen) for seen in partitions):
+                    break
         partitions.append(labels)
         responsibilities = np.full(
             (n_samples, self.n_experts), _INIT_SMOOTHING / self.n_experts
@@ -440,6 +446,13 @@ class _TrainingData:
     design: np.ndarray
     y: np.ndarray
     sample_weight: np.ndarray
+
+
+def _nearest(points, centers):
+    """Index of the nearest center of each point, without (n, K, d) temporaries."""
+    distances = points @ (-2.0 * centers.T)
+    distances += np.einsum("kd,kd->k", centers, centers)
+    return distances.argmin(axis=1)
 
 
 def _canonical(labels):
