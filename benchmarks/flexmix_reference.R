@@ -108,7 +108,7 @@ ll_from_params <- function(fit, cs) {
 ## Exact EM (weighted-MLE sigma, gate fitted to convergence by BFGS with warm
 ## start) started from flexmix's best posterior.  Not flexmix: for comparison
 ## with an MLE implementation only.
-mle_polish <- function(fit, cs, maxit = 50, tol = 1e-12) {
+mle_polish <- function(fit, cs, maxit = 80, tol = 1e-12) {
   X <- model.matrix(cs$f, cs$data); y <- model.response(model.frame(cs$f, cs$data))
   Z <- model.matrix(cs$g, cs$data); K <- cs$K; q <- ncol(Z)
   post <- fit@posterior$scaled

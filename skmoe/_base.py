@@ -55,6 +55,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
+        "routing": [
+            StrOptions({"soft", "hard"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
     }
 
     def __init__(
@@ -73,6 +77,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         random_state=None,
         warm_start=False,
         verbose=0,
+        routing="soft",
     ):
         self.estimator = estimator
         self.n_experts = n_experts
@@ -87,6 +92,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self.random_state = random_state
         self.warm_start = warm_start
         self.verbose = verbose
+        self.routing = routing
 
     # -- hooks of the subclasses -------------------------------------------
     @abstractmethod
@@ -127,10 +133,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 f"n_experts={self.n_experts} must be at most the number of "
                 f"samples, n_samples = {n_samples}."
             )
-        if self.top_k is not None and self.top_k > self.n_experts:
-            raise ValueError(
-                f"top_k={self.top_k} must be at most n_experts={self.n_experts}."
-            )
+        for name in ("top_k", "routing"):
+            value = getattr(self, name)
+            if isinstance(value, Integral) and value > self.n_experts:
+                raise ValueError(
+                    f"{name}={value} must be at most n_experts={self.n_experts}."
+                )
         if not sample_weight.sum() > 0:
             raise ValueError("sample_weight must have a positive sum.")
         return X, y, sample_weight
@@ -283,6 +291,14 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         responsibilities[np.arange(n_samples), labels] += 1.0 - _INIT_SMOOTHING
         return responsibilities
 
+    def _route(self, responsibilities):
+        """Responsibilities as the M-step sees them under ``routing``."""
+        if self.routing == "soft":
+            return responsibilities
+        return _keep_top(
+            responsibilities, 1 if self.routing == "hard" else self.routing
+        )
+
     def _gate_input(self, data):
         return data.design if self.gate_.uses_design else data.X
 
@@ -321,7 +337,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             print(f"Run {run}: initial log-likelihood {log_likelihood:.6f}")
         for iteration in range(1, self.max_iter + 1):
             previous = log_likelihood
-            log_expert = self._m_step(data, responsibilities)
+            log_expert = self._m_step(data, self._route(responsibilities))
             responsibilities, _, log_likelihood = self._e_step(data, log_expert)
             path.append(log_likelihood)
             change = (log_likelihood - previous) / total_weight
@@ -338,6 +354,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             state = "converged" if converged else "did not converge"
             print(f"Run {run} {state}: log-likelihood {log_likelihood:.6f}")
         return {
+            "expert_weights_": data.sample_weight @ responsibilities / total_weight,
             "log_likelihood_": log_likelihood,
             "log_likelihood_path_": np.asarray(path),
             "n_iter_": len(path),
@@ -388,10 +405,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 f"top_k={self.top_k} must be at most n_experts={self.n_experts}."
             )
         weights = self.gate_proba(X)
-        if self.top_k is not None and self.top_k < self.n_experts:
-            dropped = np.argpartition(-weights, self.top_k - 1, axis=1)[:, self.top_k :]
-            np.put_along_axis(weights, dropped, 0.0, axis=1)
-            weights /= weights.sum(axis=1, keepdims=True)
+        if self.top_k is not None:
+            weights = _keep_top(weights, self.top_k)
         rows = [np.flatnonzero(weights[:, k] > 0) for k in range(self.n_experts)]
         return weights, rows
 
@@ -446,6 +461,20 @@ class _TrainingData:
     design: np.ndarray
     y: np.ndarray
     sample_weight: np.ndarray
+
+
+def _keep_top(weights, k):
+    """Rows of ``weights`` with all but their k largest entries zeroed, renormalised.
+
+    Ties keep the lowest expert index, so exactly k entries survive per row.
+    """
+    if k >= weights.shape[1]:
+        return weights
+    order = np.argsort(-weights, axis=1, kind="stable")
+    kept = np.zeros_like(weights)
+    top = order[:, :k]
+    np.put_along_axis(kept, top, np.take_along_axis(weights, top, axis=1), axis=1)
+    return kept / kept.sum(axis=1, keepdims=True)
 
 
 def _nearest(points, centers):

@@ -46,12 +46,16 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
     random_state : int, RandomState instance or None, default=None
     warm_start : bool, default=False
     verbose : int, default=0
+    routing : {"soft", "hard"} or int, default="soft"
+        As for :class:`MixtureOfExpertsRegressor`.
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
     experts_ : list of fitted classifiers
     gate_ : SoftmaxGate or ClassifierGate
+    expert_weights_ : ndarray of shape (n_experts,)
+        Share of the (weighted) training data each expert is responsible for.
     log_likelihood_ : float
     log_likelihood_path_ : ndarray of shape (n_iter_,)
     n_iter_ : int

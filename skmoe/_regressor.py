@@ -63,12 +63,24 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         Continue from the previous fit (one run) instead of initialising.
     verbose : int, default=0
         Print the log-likelihood at every iteration.
+    routing : {"soft", "hard"} or int, default="soft"
+        Responsibilities the experts and the gate are trained on. "soft":
+        the posterior probabilities (EM proper; the log-likelihood never
+        decreases). "hard": each sample trains only its most responsible
+        expert (classification EM): experts see disjoint subsets, which
+        makes costly experts (trees, neighbours, networks) much cheaper to
+        fit and regimes crisper, at the price of a biased fit where regimes
+        overlap. k: each sample trains its k most responsible experts, with
+        renormalised weights; a middle ground, and the training-time
+        counterpart of ``top_k``.
 
     Attributes
     ----------
     experts_ : list of fitted regressors
     gate_ : SoftmaxGate or ClassifierGate
     noise_variance_ : ndarray of shape (n_experts,)
+    expert_weights_ : ndarray of shape (n_experts,)
+        Share of the (weighted) training data each expert is responsible for.
     log_likelihood_ : float
         Training log-likelihood (natural log) of the kept run.
     log_likelihood_path_ : ndarray of shape (n_iter_,)

@@ -1,0 +1,183 @@
+"""Pictures of a fitted mixture of experts: gate regions, experts, convergence.
+
+matplotlib is imported inside the functions (install it with
+``pip install "skmoe[plot]"``); each function draws on ``ax`` (a new figure
+when None) and returns it.
+"""
+
+import numpy as np
+from sklearn.base import is_classifier
+from sklearn.utils.validation import check_array, check_is_fitted
+
+
+def _axes(ax):
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots()
+    return ax
+
+
+def _grid(X, features, resolution):
+    """Rows that vary ``features`` over their range, the rest at the median."""
+    base = np.median(X, axis=0)
+    axes = [np.linspace(X[:, j].min(), X[:, j].max(), resolution) for j in features]
+    mesh = np.meshgrid(*axes)
+    grid = np.tile(base, (mesh[0].size, 1))
+    for j, values in zip(features, mesh):
+        grid[:, j] = values.ravel()
+    return grid, mesh
+
+
+def _check_features(features, n_features):
+    if features is None:
+        features = (0,) if n_features == 1 else (0, 1)
+    features = tuple(int(j) for j in np.atleast_1d(features))
+    if not 1 <= len(features) <= 2 or not all(0 <= j < n_features for j in features):
+        raise ValueError(
+            f"features must name one or two of the {n_features} feature columns; "
+            f"got {features}."
+        )
+    return features
+
+
+def plot_gate(moe, X, *, features=None, resolution=200, ax=None):
+    """Where each expert is trusted: the gate over one or two features.
+
+    Parameters
+    ----------
+    moe : fitted MixtureOfExpertsRegressor or MixtureOfExpertsClassifier
+    X : array-like of shape (n_samples, n_features)
+        Data whose range is drawn (other features are held at their median).
+    features : int or pair of ints, default=None
+        One feature: the gate probabilities of every expert along it. Two:
+        the regions where each expert is the most trusted, shaded by the
+        gate's confidence, with the samples coloured by ``apply``.
+    resolution : int, default=200
+    ax : matplotlib Axes, default=None
+
+    Returns
+    -------
+    ax : matplotlib Axes
+    """
+    import matplotlib.pyplot as plt
+
+    check_is_fitted(moe)
+    X = check_array(X)
+    features = _check_features(features, X.shape[1])
+    ax = _axes(ax)
+    colors = plt.get_cmap("tab10")(np.arange(moe.n_experts) % 10)
+    grid, mesh = _grid(X, features, resolution)
+    gate = moe.gate_proba(grid)
+    if len(features) == 1:
+        x = grid[:, features[0]]
+        for k in range(moe.n_experts):
+            ax.plot(x, gate[:, k], color=colors[k], label=f"expert {k}")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel(f"feature {features[0]}")
+        ax.set_ylabel("gate probability")
+        ax.legend()
+        return ax
+    image = colors[gate.argmax(axis=1)].copy()
+    image[:, 3] = 0.15 + 0.45 * gate.max(axis=1)
+    shape = mesh[0].shape
+    ax.imshow(
+        image.reshape(shape + (4,)),
+        origin="lower",
+        aspect="auto",
+        extent=(mesh[0].min(), mesh[0].max(), mesh[1].min(), mesh[1].max()),
+    )
+    ax.scatter(
+        X[:, features[0]],
+        X[:, features[1]],
+        c=colors[moe.apply(X)],
+        s=8,
+        edgecolors="none",
+    )
+    ax.set_xlabel(f"feature {features[0]}")
+    ax.set_ylabel(f"feature {features[1]}")
+    return ax
+
+
+def plot_experts(moe, X, y, *, resolution=300, ax=None):
+    """Each expert's fit on one-feature data, drawn thicker where trusted.
+
+    The samples are coloured by their most trusted expert; each expert's
+    prediction (regressor) or probability of the last class (classifier) is
+    a line whose width follows the gate, drawn where the gate gives it more
+    than 2%.
+
+    Parameters
+    ----------
+    moe : fitted MixtureOfExpertsRegressor or MixtureOfExpertsClassifier
+        Fitted on a single feature.
+    X : array-like of shape (n_samples, 1)
+    y : array-like of shape (n_samples,)
+    resolution : int, default=300
+    ax : matplotlib Axes, default=None
+
+    Returns
+    -------
+    ax : matplotlib Axes
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import LineCollection
+
+    check_is_fitted(moe)
+    X = check_array(X)
+    if X.shape[1] != 1:
+        raise ValueError(
+            f"plot_experts draws one-feature data; X has {X.shape[1]} features."
+        )
+    ax = _axes(ax)
+    colors = plt.get_cmap("tab10")(np.arange(moe.n_experts) % 10)
+    classifier = is_classifier(moe)
+    target = np.asarray(y)
+    if classifier:
+        target = (target == moe.classes_[-1]).astype(float)
+    ax.scatter(X[:, 0], target, c=colors[moe.apply(X)], s=10, edgecolors="none")
+    grid = np.linspace(X[:, 0].min(), X[:, 0].max(), resolution)[:, None]
+    gate = moe.gate_proba(grid)
+    for k, expert in enumerate(moe.experts_):
+        if classifier:
+            curve = moe._expert_proba(expert, grid)[:, -1]
+        else:
+            curve = expert.predict(grid)
+        points = np.column_stack([grid[:, 0], curve]).reshape(-1, 1, 2)
+        # Drawn only where the expert has a say, so that far-off
+        # extrapolations do not set the scale.
+        shown = gate[:-1, k] > 0.02
+        segments = np.concatenate([points[:-1], points[1:]], axis=1)[shown]
+        widths = 0.5 + 4.0 * gate[:-1, k][shown]
+        ax.add_collection(
+            LineCollection(
+                segments, linewidths=widths, colors=[colors[k]], label=f"expert {k}"
+            )
+        )
+    ax.set_xlabel("x")
+    ax.set_ylabel(f"P(y = {moe.classes_[-1]})" if classifier else "y")
+    ax.legend()
+    return ax
+
+
+def plot_convergence(moe, *, ax=None):
+    """The training log-likelihood at each EM iteration of the kept run.
+
+    Parameters
+    ----------
+    moe : fitted MixtureOfExpertsRegressor or MixtureOfExpertsClassifier
+    ax : matplotlib Axes, default=None
+
+    Returns
+    -------
+    ax : matplotlib Axes
+    """
+    check_is_fitted(moe)
+    ax = _axes(ax)
+    path = moe.log_likelihood_path_
+    ax.plot(np.arange(1, len(path) + 1), path, marker="o", markersize=3)
+    ax.set_xlabel("EM iteration")
+    ax.set_ylabel("log-likelihood")
+    state = "converged" if moe.converged_ else "not converged"
+    ax.set_title(f"{len(path)} iterations, {state}")
+    return ax
