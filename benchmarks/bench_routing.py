@@ -11,7 +11,6 @@ Run ``python benchmarks/bench_routing.py``.
 import time
 import warnings
 
-import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import KNeighborsRegressor
 from sklearn.neural_network import MLPRegressor

@@ -310,6 +310,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         return log_expert
 
     def _e_step(self, data, log_expert=None):
+        """Responsibilities, per-sample and total log-likelihood.
+
+        The responsibilities are written over the gate's log-probabilities,
+        a fresh array, so that an E-step holds two (n, K) arrays, not three.
+        """
         if log_expert is None:
             log_expert = self._expert_log_density(data)
         log_gate = self.gate_._log_proba(self._gate_input(data), self._kernels)
@@ -338,6 +343,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         for iteration in range(1, self.max_iter + 1):
             previous = log_likelihood
             log_expert = self._m_step(data, self._route(responsibilities))
+            del responsibilities  # free it before the E-step makes new ones
             responsibilities, _, log_likelihood = self._e_step(data, log_expert)
             path.append(log_likelihood)
             change = (log_likelihood - previous) / total_weight

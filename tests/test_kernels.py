@@ -39,8 +39,8 @@ def test_e_step(arrays):
     log_expert = _xp.gaussian_log_density(
         design, coef[:, ::-1].copy(), y, np.ones(coef.shape[1])
     )
-    expected = _xp.e_step(log_gate, log_expert, sample_weight)
-    got = _numba.e_step(log_gate, log_expert, sample_weight)
+    expected = _xp.e_step(log_gate.copy(), log_expert, sample_weight)
+    got = _numba.e_step(log_gate.copy(), log_expert, sample_weight)
     np.testing.assert_allclose(got[0], expected[0], rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(got[1], expected[1], rtol=1e-12)
     assert got[2] == pytest.approx(expected[2], rel=1e-12)

@@ -74,7 +74,7 @@ def log_softmax(logits):
 @numba.njit(**_PARALLEL)
 def _e_step(log_gate, log_expert, sample_weight):
     n_samples, n_experts = log_gate.shape
-    responsibilities = np.empty((n_samples, n_experts))
+    responsibilities = log_gate  # overwritten in place, as in the numpy twin
     log_likelihood = np.empty(n_samples)
     for i in prange(n_samples):
         largest = -np.inf

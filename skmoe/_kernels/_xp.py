@@ -37,7 +37,8 @@ def e_step(log_gate, log_expert, sample_weight):
     Parameters
     ----------
     log_gate : ndarray of shape (n, K)
-        ``log g_k(x_i)``.
+        ``log g_k(x_i)``; overwritten with the responsibilities (the returned
+        array is this one).
     log_expert : ndarray of shape (n, K)
         ``log p_k(y_i | x_i)``.
     sample_weight : ndarray of shape (n,)
@@ -51,9 +52,10 @@ def e_step(log_gate, log_expert, sample_weight):
     total : float
         ``sum_i sample_weight_i * log_likelihood_i``.
     """
-    joint = log_gate + log_expert
+    joint = np.add(log_gate, log_expert, out=log_gate)
     log_likelihood = logsumexp(joint)
-    responsibilities = np.exp(joint - log_likelihood[:, None])
+    joint -= log_likelihood[:, None]
+    responsibilities = np.exp(joint, out=joint)
     return responsibilities, log_likelihood, float(sample_weight @ log_likelihood)
 
 
