@@ -43,9 +43,7 @@ def main():
         ),
     }
     print(f"Predict on {n:,} rows, K = {K} experts fitted on {n:,} rows\n")
-    print(
-        "| expert | soft s | top_k=2 s | top_k=1 s | top_k=2 speed-up | top_k=1 speed-up |"
-    )
+    print("| expert | soft s | top_k=2 s | top_k=1 s | speed-up 2 | speed-up 1 |")
     print("|---|---|---|---|---|---|")
     for name, expert in experts.items():
         moe = MixtureOfExpertsRegressor(
