@@ -14,6 +14,7 @@ from numbers import Integral, Real
 from time import perf_counter
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
@@ -125,7 +126,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     # -- fitting ------------------------------------------------------------
     def _validate_fit_data(self, X, y, sample_weight):
-        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=False)
+        X, y = validate_data(
+            self, X, y, accept_sparse="csr", dtype=np.float64, y_numeric=False
+        )
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
         n_samples = X.shape[0]
         if self.n_experts > n_samples:
@@ -170,12 +173,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         if continuing:
             self._check_warm_start(X)
         else:
-            # Weighted, so that integer weights and repeated rows agree.
-            self._feature_mean = np.average(X, axis=0, weights=sample_weight)
-            scale = np.sqrt(
-                np.average((X - self._feature_mean) ** 2, axis=0, weights=sample_weight)
+            self._feature_mean, self._feature_scale = _weighted_scaling(
+                X, sample_weight
             )
-            self._feature_scale = np.where(scale > 0, scale, 1.0)
         data = self._training_data(X, y, sample_weight)
         if isinstance(self.init, str) or continuing:
             initial = None
@@ -222,7 +222,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     def _training_data(self, X, y, sample_weight):
         """The arrays one EM run reads: raw and standardised features, targets."""
         design = np.empty((X.shape[0], X.shape[1] + 1))
-        np.subtract(X, self._feature_mean, out=design[:, :-1])
+        dense = X.toarray() if sparse.issparse(X) else X
+        np.subtract(dense, self._feature_mean, out=design[:, :-1])
         design[:, :-1] /= self._feature_scale
         design[:, -1] = 1.0
         return _TrainingData(X, design, y, sample_weight)
@@ -370,7 +371,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     # -- inference ----------------------------------------------------------
     def _validate_X(self, X):
         check_is_fitted(self)
-        return validate_data(self, X, dtype=np.float64, reset=False)
+        return validate_data(
+            self, X, accept_sparse="csr", dtype=np.float64, reset=False
+        )
 
     def gate_proba(self, X):
         """Gate probabilities: how much each expert is trusted for each sample.
@@ -455,6 +458,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
         tags.non_deterministic = False
         return tags
 
@@ -467,6 +471,22 @@ class _TrainingData:
     design: np.ndarray
     y: np.ndarray
     sample_weight: np.ndarray
+
+
+def _weighted_scaling(X, sample_weight):
+    """Weighted mean and standard deviation of each feature (1 where constant).
+
+    Weighted, so that integer weights and repeated rows agree.
+    """
+    total = sample_weight.sum()
+    mean = np.asarray(X.T @ sample_weight).ravel() / total
+    if sparse.issparse(X):
+        second = np.asarray(X.multiply(X).T @ sample_weight).ravel() / total
+        variance = np.maximum(second - mean**2, 0.0)
+    else:
+        variance = sample_weight @ (X - mean) ** 2 / total
+    scale = np.sqrt(variance)
+    return mean, np.where(scale > 1e-12 * np.maximum(np.abs(mean), 1e-300), scale, 1.0)
 
 
 def _keep_top(weights, k):

@@ -8,8 +8,11 @@ them out makes costly experts cheaper). Experts whose ``fit`` takes no
 they are the most responsible expert).
 """
 
+import warnings
+
 import numpy as np
 from sklearn.base import clone, is_classifier
+from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.utils import _safe_indexing
 from sklearn.utils.parallel import Parallel, delayed
@@ -59,9 +62,30 @@ def assigned_rows(responsibilities, sample_weight, k, min_rows):
 def _fit_one(expert, X, y, rows, weights):
     X_rows = _safe_indexing(X, rows)
     y_rows = y[rows]
-    if weights is None:
-        return expert.fit(X_rows, y_rows)
-    return expert.fit(X_rows, y_rows, sample_weight=weights[rows])
+    row_weights = None if weights is None else weights[rows]
+    if row_weights is not None and not row_weights.sum() > 0:
+        # An expert no sample is routed to: any fit will do, the gate gives
+        # it no weight; estimators refuse all-zero weights.
+        row_weights = np.ones(len(rows))
+    try:
+        if row_weights is None:
+            return expert.fit(X_rows, y_rows)
+        return expert.fit(X_rows, y_rows, sample_weight=row_weights)
+    except Exception as error:
+        # A degenerate share of the data (a single class, too few or
+        # collinear rows...) must not end the whole fit.
+        warnings.warn(
+            f"{type(expert).__name__} failed to fit its share of the data "
+            f"({len(rows)} samples): {error!r}. A constant expert replaces it.",
+            ExpertFitWarning,
+            stacklevel=2,
+        )
+        constant = DummyClassifier() if is_classifier(expert) else DummyRegressor()
+        return constant.fit(X_rows, y_rows, sample_weight=row_weights)
+
+
+class ExpertFitWarning(UserWarning):
+    """An expert could not be fitted and was replaced by a constant one."""
 
 
 def fit_experts(experts, X, y, responsibilities, sample_weight, n_jobs=None):
