@@ -44,12 +44,22 @@ def _row_log_softmax(design, coef, i, out):
 
 
 @numba.njit(**_PARALLEL)
-def linear_log_softmax(design, coef):
+def _linear_log_softmax(design, coef, n_blocks):
     n_samples = design.shape[0]
-    out = np.empty((n_samples, coef.shape[1]))
-    for i in prange(n_samples):
-        _row_log_softmax(design, coef, i, out[i])
+    n_columns = coef.shape[1]
+    out = np.empty((n_samples, n_columns))
+    for block in prange(n_blocks):
+        # A per-block buffer: a view per row would cost reference counting.
+        row = np.empty(n_columns)
+        for i in range(block * _BLOCK, min((block + 1) * _BLOCK, n_samples)):
+            _row_log_softmax(design, coef, i, row)
+            for k in range(n_columns):
+                out[i, k] = row[k]
     return out
+
+
+def linear_log_softmax(design, coef):
+    return _linear_log_softmax(design, coef, _n_blocks(design.shape[0]))
 
 
 @numba.njit(**_JIT)
