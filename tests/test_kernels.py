@@ -78,17 +78,15 @@ def test_multinomial_kernels(arrays):
     assert _numba.multinomial_objective(*args, penalty) == pytest.approx(
         _xp.multinomial_objective(*args, penalty), rel=1e-11
     )
-    for got, expected in zip(
-        _numba.multinomial_gradient_blocks(*args),
-        _xp.multinomial_gradient_blocks(*args),
-    ):
-        np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
-    columns = np.arange(1, coef.shape[1])
-    for got, expected in zip(
-        _numba.multinomial_gradient_hessian(*args, columns),
-        _xp.multinomial_gradient_hessian(*args, columns),
-    ):
-        np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
+    n_columns = coef.shape[1]
+    diagonal = np.column_stack([np.arange(n_columns)] * 2)
+    every = [(k, j) for k in range(1, n_columns) for j in range(1, k + 1)]
+    for pairs in [diagonal, np.array(every, dtype=np.int64).reshape(-1, 2)]:
+        for got, expected in zip(
+            _numba.multinomial_gradient_curvature(*args, pairs),
+            _xp.multinomial_gradient_curvature(*args, pairs),
+        ):
+            np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize(

@@ -41,25 +41,32 @@ def multinomial_newton_direction(
     """
     columns = np.flatnonzero(free)
     if full:
-        value, gradient, hessian = kernels.multinomial_gradient_hessian(
-            design, coef, target_proba, row_weight, columns
-        )
+        pairs = [(k, j) for a, k in enumerate(columns) for j in columns[: a + 1]]
     else:
-        value, gradient, blocks = kernels.multinomial_gradient_blocks(
-            design, coef, target_proba, row_weight
-        )
+        pairs = [(k, k) for k in columns]
+    value, gradient, curvature = kernels.multinomial_gradient_curvature(
+        design, coef, target_proba, row_weight, np.array(pairs, dtype=np.int64)
+    )
     gradient -= penalty[:, None] * coef
     objective = value - 0.5 * penalty @ np.sum(coef**2, axis=1)
     direction = np.zeros_like(coef)
     if len(columns) == 0:
         return direction, 0.0, objective
+    n_params = design.shape[1]
     if full:
+        size = len(columns) * n_params
+        hessian = np.empty((size, size))
+        blocks = iter(curvature)
+        for a in range(len(columns)):
+            for b in range(a + 1):
+                rows = slice(a * n_params, (a + 1) * n_params)
+                cols = slice(b * n_params, (b + 1) * n_params)
+                hessian[rows, cols] = hessian[cols, rows] = next(blocks)
         hessian[np.diag_indices_from(hessian)] += np.tile(penalty, len(columns))
         step = solve_psd(hessian, gradient[:, columns].T.ravel())
         direction[:, columns] = step.reshape(len(columns), -1).T
     else:
-        for k in columns:
-            block = blocks[k]
+        for k, block in zip(columns, curvature):
             block[np.diag_indices_from(block)] += penalty
             direction[:, k] = solve_psd(block, gradient[:, k])
     return direction, float(np.sum(gradient * direction)), objective

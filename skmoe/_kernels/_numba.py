@@ -235,13 +235,16 @@ def multinomial_objective(design, coef, target_proba, row_weight, penalty):
 
 
 @numba.njit(**_PARALLEL)
-def _multinomial_gradient_blocks(design, coef, target_proba, row_weight, n_blocks):
+def _multinomial_gradient_curvature(
+    design, coef, target_proba, row_weight, pairs, n_blocks
+):
     n_samples, n_params = design.shape
     n_columns = coef.shape[1]
+    n_pairs = pairs.shape[0]
     n_packed = n_params * (n_params + 1) // 2
     value = np.zeros(n_blocks)
     gradient = np.zeros((n_blocks, n_params, n_columns))
-    blocks = np.zeros((n_blocks, n_columns, n_packed))
+    curvature = np.zeros((n_blocks, n_pairs, n_packed))
     for block in prange(n_blocks):
         proba = np.empty(n_columns)
         outer = np.empty(n_packed)
@@ -257,82 +260,28 @@ def _multinomial_gradient_blocks(design, coef, target_proba, row_weight, n_block
                 proba[k] = math.exp(proba[k])
             for k in range(n_columns):
                 residual = weight * (target_proba[i, k] - proba[k])
-                curvature = weight * proba[k] * (1.0 - proba[k])
                 for a in range(n_params):
                     gradient[block, a, k] += residual * design[i, a]
+            for pair in range(n_pairs):
+                k, j = pairs[pair, 0], pairs[pair, 1]
+                delta = 1.0 if k == j else 0.0
+                factor = weight * proba[k] * (delta - proba[j])
                 for m in range(n_packed):
-                    blocks[block, k, m] += curvature * outer[m]
-    return value, gradient, blocks
+                    curvature[block, pair, m] += factor * outer[m]
+    return value, gradient, curvature
 
 
-def multinomial_gradient_blocks(design, coef, target_proba, row_weight):
-    value, gradient, blocks = _multinomial_gradient_blocks(
-        design, coef, target_proba, row_weight, _n_blocks(design.shape[0])
+def multinomial_gradient_curvature(design, coef, target_proba, row_weight, pairs):
+    value, gradient, curvature = _multinomial_gradient_curvature(
+        design,
+        coef,
+        target_proba,
+        row_weight,
+        np.asarray(pairs, dtype=np.int64).reshape(-1, 2),
+        _n_blocks(design.shape[0]),
     )
     return (
         float(value.sum()),
         gradient.sum(axis=0),
-        _unpack(blocks.sum(axis=0), design.shape[1]),
+        _unpack(curvature.sum(axis=0), design.shape[1]),
     )
-
-
-@numba.njit(**_PARALLEL)
-def _multinomial_gradient_hessian(
-    design, coef, target_proba, row_weight, columns, n_blocks
-):
-    n_samples, n_params = design.shape
-    n_columns = coef.shape[1]
-    n_free = len(columns)
-    n_pairs = n_free * (n_free + 1) // 2
-    n_packed = n_params * (n_params + 1) // 2
-    value = np.zeros(n_blocks)
-    gradient = np.zeros((n_blocks, n_params, n_columns))
-    pairs = np.zeros((n_blocks, n_pairs, n_packed))
-    for block in prange(n_blocks):
-        proba = np.empty(n_columns)
-        outer = np.empty(n_packed)
-        for i in range(block * _BLOCK, min((block + 1) * _BLOCK, n_samples)):
-            weight = row_weight[i]
-            if weight == 0.0:
-                continue
-            _row_log_softmax(design, coef, i, proba)
-            _packed_outer(design, i, outer)
-            for k in range(n_columns):
-                if target_proba[i, k] != 0.0:
-                    value[block] += weight * target_proba[i, k] * proba[k]
-                proba[k] = math.exp(proba[k])
-            for k in range(n_columns):
-                residual = weight * (target_proba[i, k] - proba[k])
-                for a in range(n_params):
-                    gradient[block, a, k] += residual * design[i, a]
-            pair = 0
-            for fa in range(n_free):
-                k = columns[fa]
-                for fb in range(fa + 1):
-                    j = columns[fb]
-                    delta = 1.0 if k == j else 0.0
-                    curvature = weight * proba[k] * (delta - proba[j])
-                    for m in range(n_packed):
-                        pairs[block, pair, m] += curvature * outer[m]
-                    pair += 1
-    return value, gradient, pairs
-
-
-def multinomial_gradient_hessian(design, coef, target_proba, row_weight, columns):
-    columns = np.asarray(columns, dtype=np.int64)
-    value, gradient, pairs = _multinomial_gradient_hessian(
-        design, coef, target_proba, row_weight, columns, _n_blocks(design.shape[0])
-    )
-    blocks = _unpack(pairs.sum(axis=0), design.shape[1])
-    n_params = design.shape[1]
-    size = len(columns) * n_params
-    hessian = np.empty((size, size))
-    pair = 0
-    for fa in range(len(columns)):
-        for fb in range(fa + 1):
-            rows = slice(fa * n_params, (fa + 1) * n_params)
-            cols = slice(fb * n_params, (fb + 1) * n_params)
-            hessian[rows, cols] = blocks[pair]
-            hessian[cols, rows] = blocks[pair]
-            pair += 1
-    return float(value.sum()), gradient.sum(axis=0), hessian

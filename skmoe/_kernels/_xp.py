@@ -99,8 +99,14 @@ def multinomial_objective(design, coef, target_proba, row_weight, penalty):
     return float(fit - 0.5 * penalty @ np.sum(coef**2, axis=1))
 
 
-def multinomial_gradient_blocks(design, coef, target_proba, row_weight):
-    """Gradient and diagonal Hessian blocks of the unpenalised objective.
+def multinomial_gradient_curvature(design, coef, target_proba, row_weight, pairs):
+    """Value, gradient and chosen blocks of the Hessian of the objective.
+
+    Parameters
+    ----------
+    pairs : ndarray of int of shape (m, 2)
+        Column pairs (k, j) whose Hessian block is wanted: the diagonal
+        pairs (k, k) for block-diagonal Newton, all pairs for full Newton.
 
     Returns
     -------
@@ -108,45 +114,17 @@ def multinomial_gradient_blocks(design, coef, target_proba, row_weight):
         The unpenalised objective ``sum_ik w_i T_ik log g_ik``.
     gradient : ndarray of shape (p, K)
         ``design^T (w * (T - G))``.
-    blocks : ndarray of shape (K, p, p)
-        ``design^T diag(w g_k (1 - g_k)) design``, the negated diagonal
-        blocks of the Hessian.
-    """
-    log_proba = linear_log_softmax(design, coef)
-    value = float(row_weight @ np.sum(target_proba * log_proba, axis=1))
-    proba = np.exp(log_proba)
-    gradient = design.T @ (row_weight[:, None] * (target_proba - proba))
-    curvature = row_weight[:, None] * proba * (1.0 - proba)
-    blocks = np.stack(
-        [design.T @ (design * curvature[:, k, None]) for k in range(coef.shape[1])]
-    )
-    return value, gradient, blocks
-
-
-def multinomial_gradient_hessian(design, coef, target_proba, row_weight, columns):
-    """Value, gradient and the whole negated Hessian over ``columns``.
-
-    Returns
-    -------
-    value : float
-    gradient : ndarray of shape (p, K)
-    hessian : ndarray of shape (m p, m p)
-        For m columns, ordered column by column:
-        block (k, j) is ``design^T diag(w g_k (delta_kj - g_j)) design``.
+    curvature : ndarray of shape (m, p, p)
+        ``design^T diag(w g_k (delta_kj - g_j)) design`` for each pair: the
+        negated Hessian blocks.
     """
     log_proba = linear_log_softmax(design, coef)
     value = float(row_weight @ np.sum(target_proba * log_proba, axis=1))
     proba = np.exp(log_proba)
     gradient = design.T @ (row_weight[:, None] * (target_proba - proba))
     n_params = design.shape[1]
-    size = len(columns) * n_params
-    hessian = np.empty((size, size))
-    for a, k in enumerate(columns):
-        for b, j in enumerate(columns[a:], start=a):
-            curvature = row_weight * proba[:, k] * ((k == j) - proba[:, j])
-            block = design.T @ (design * curvature[:, None])
-            rows = slice(a * n_params, (a + 1) * n_params)
-            cols = slice(b * n_params, (b + 1) * n_params)
-            hessian[rows, cols] = block
-            hessian[cols, rows] = block.T
-    return value, gradient, hessian
+    curvature = np.empty((len(pairs), n_params, n_params))
+    for pair, (k, j) in enumerate(pairs):
+        factor = row_weight * proba[:, k] * ((k == j) - proba[:, j])
+        curvature[pair] = design.T @ (design * factor[:, None])
+    return value, gradient, curvature
