@@ -10,12 +10,15 @@ from sklearn.base import is_classifier
 from sklearn.utils.validation import check_array, check_is_fitted
 
 
-def _axes(ax):
-    if ax is None:
-        import matplotlib.pyplot as plt
+def _prepare(moe, X, ax):
+    """Checked data, the axes to draw on (new if None), one colour per expert."""
+    import matplotlib.pyplot as plt
 
+    check_is_fitted(moe)
+    X = None if X is None else check_array(X)
+    if ax is None:
         _, ax = plt.subplots()
-    return ax
+    return X, ax, plt.get_cmap("tab10")(np.arange(moe.n_experts) % 10)
 
 
 def _grid(X, features, resolution):
@@ -60,13 +63,8 @@ def plot_gate(moe, X, *, features=None, resolution=200, ax=None):
     -------
     ax : matplotlib Axes
     """
-    import matplotlib.pyplot as plt
-
-    check_is_fitted(moe)
-    X = check_array(X)
+    X, ax, colors = _prepare(moe, X, ax)
     features = _check_features(features, X.shape[1])
-    ax = _axes(ax)
-    colors = plt.get_cmap("tab10")(np.arange(moe.n_experts) % 10)
     grid, mesh = _grid(X, features, resolution)
     gate = moe.gate_proba(grid)
     if len(features) == 1:
@@ -120,17 +118,13 @@ def plot_experts(moe, X, y, *, resolution=300, ax=None):
     -------
     ax : matplotlib Axes
     """
-    import matplotlib.pyplot as plt
     from matplotlib.collections import LineCollection
 
-    check_is_fitted(moe)
-    X = check_array(X)
+    X, ax, colors = _prepare(moe, X, ax)
     if X.shape[1] != 1:
         raise ValueError(
             f"plot_experts draws one-feature data; X has {X.shape[1]} features."
         )
-    ax = _axes(ax)
-    colors = plt.get_cmap("tab10")(np.arange(moe.n_experts) % 10)
     classifier = is_classifier(moe)
     target = np.asarray(y)
     if classifier:
@@ -172,8 +166,7 @@ def plot_convergence(moe, *, ax=None):
     -------
     ax : matplotlib Axes
     """
-    check_is_fitted(moe)
-    ax = _axes(ax)
+    _, ax, _ = _prepare(moe, None, ax)
     path = moe.log_likelihood_path_
     ax.plot(np.arange(1, len(path) + 1), path, marker="o", markersize=3)
     ax.set_xlabel("EM iteration")
