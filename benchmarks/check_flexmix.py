@@ -36,9 +36,7 @@ def main(n_seeds=10):
         "tone": load_tone(return_X_y=True),
         "npreg": (np.hstack([X, X**2]), y),
     }
-    print(
-        "| data | K | flexmix best | skmoe best | skmoe worst | seeds reaching | s/fit |"
-    )
+    print("| data | K | flexmix best | skmoe best | skmoe worst | seeds | s/fit |")
     print("|---|---|---|---|---|---|---|")
     for (name, n_experts), reference in FLEXMIX_BEST.items():
         X, y = data[name]
