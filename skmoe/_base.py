@@ -270,18 +270,21 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         n_samples = data.X.shape[0]
         features = data.design[:, :-1]
         joint = np.hstack([features, self._targets_for_init(data.y)])
+        # Samples of zero weight take no part in choosing the partition.
+        candidates = np.flatnonzero(data.sample_weight > 0)
         if self.init == "kmeans" and not partitions:
-            rows = np.arange(n_samples)
-            if n_samples > _KMEANS_MAX_ROWS:
-                rows = rng.choice(n_samples, _KMEANS_MAX_ROWS, replace=False)
+            rows = candidates
+            if len(rows) > _KMEANS_MAX_ROWS:
+                rows = rng.choice(rows, _KMEANS_MAX_ROWS, replace=False)
             kmeans = KMeans(
                 self.n_experts, n_init=1, random_state=rng.randint(2**31 - 1)
-            ).fit(joint[rows])
+            ).fit(joint[rows], sample_weight=data.sample_weight[rows])
             labels = _canonical(kmeans.predict(joint))
         else:
             space = features if len(partitions) % 2 else joint
             for _ in range(100):
-                centers = space[rng.choice(n_samples, self.n_experts, replace=False)]
+                chosen = rng.choice(candidates, self.n_experts, replace=False)
+                centers = space[chosen]
                 labels = _canonical(_nearest(space, centers))
                 if not any(np.array_equal(labels, seen) for seen in partitions):
                     break
@@ -387,12 +390,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         proba : ndarray of shape (n_samples, n_experts)
             Rows sum to 1.
         """
-        X = self._validate_X(X)
+        return self._gate_proba(self._validate_X(X))
+
+    def _gate_proba(self, X):
+        """``gate_proba`` of already validated X."""
         if self.gate_.uses_design:
-            return np.exp(
-                self.gate_._log_proba(self._training_data(X, None, None).design)
-            )
-        return np.exp(self.gate_._log_proba(X))
+            X = self._training_data(X, None, None).design
+        return np.exp(self.gate_._log_proba(X, self._kernels))
 
     def apply(self, X):
         """Index of the most trusted expert for each sample, shape (n_samples,)."""
@@ -413,7 +417,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             raise ValueError(
                 f"top_k={self.top_k} must be at most n_experts={self.n_experts}."
             )
-        weights = self.gate_proba(X)
+        weights = self._gate_proba(X)
         if self.top_k is not None:
             weights = _keep_top(weights, self.top_k)
         rows = [np.flatnonzero(weights[:, k] > 0) for k in range(self.n_experts)]
@@ -430,7 +434,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         Returns
         -------
         log_likelihood : ndarray of shape (n_samples,)
-            Its sum on the training data is ``log_likelihood_``.
+            Its sum on the training data is ``log_likelihood_`` (its sum
+            weighted by the ``sample_weight`` of the fit, if one was given).
         """
         X = self._validate_X(X)
         y = self._encode_targets(y, X.shape[0])
@@ -478,13 +483,11 @@ def _weighted_scaling(X, sample_weight):
 
     Weighted, so that integer weights and repeated rows agree.
     """
-    total = sample_weight.sum()
-    mean = np.asarray(X.T @ sample_weight).ravel() / total
     if sparse.issparse(X):
-        second = np.asarray(X.multiply(X).T @ sample_weight).ravel() / total
-        variance = np.maximum(second - mean**2, 0.0)
-    else:
-        variance = sample_weight @ (X - mean) ** 2 / total
+        X = X.toarray()  # the design is dense anyway; centring must come first
+    total = sample_weight.sum()
+    mean = sample_weight @ X / total
+    variance = sample_weight @ (X - mean) ** 2 / total
     scale = np.sqrt(variance)
     return mean, np.where(scale > 1e-12 * np.maximum(np.abs(mean), 1e-300), scale, 1.0)
 

@@ -51,7 +51,11 @@ def expert_rows(responsibilities, sample_weight, k, min_rows):
 
 
 def assigned_rows(responsibilities, sample_weight, k, min_rows):
-    """Indices of the samples assigned to expert ``k`` (no sample_weight)."""
+    """Indices of the samples assigned to expert ``k`` (no sample_weight).
+
+    Those it is the most responsible expert for; at least ``min_rows``, the
+    most responsible ones.
+    """
     rows = np.flatnonzero((responsibilities.argmax(axis=1) == k) & (sample_weight > 0))
     if len(rows) < min_rows:
         score = responsibilities[:, k] * (sample_weight > 0)
@@ -59,29 +63,43 @@ def assigned_rows(responsibilities, sample_weight, k, min_rows):
     return rows
 
 
-def _fit_one(expert, X, y, rows, weights):
-    X_rows = _safe_indexing(X, rows)
-    y_rows = y[rows]
+def _fit_rows(expert, X, y, rows, weights):
     row_weights = None if weights is None else weights[rows]
     if row_weights is not None and not row_weights.sum() > 0:
         # An expert no sample is routed to: any fit will do, the gate gives
         # it no weight; estimators refuse all-zero weights.
         row_weights = np.ones(len(rows))
-    try:
-        if row_weights is None:
-            return expert.fit(X_rows, y_rows)
-        return expert.fit(X_rows, y_rows, sample_weight=row_weights)
-    except Exception as error:
-        # A degenerate share of the data (a single class, too few or
-        # collinear rows...) must not end the whole fit.
-        warnings.warn(
-            f"{type(expert).__name__} failed to fit its share of the data "
-            f"({len(rows)} samples): {error!r}. A constant expert replaces it.",
-            ExpertFitWarning,
-            stacklevel=2,
-        )
-        constant = DummyClassifier() if is_classifier(expert) else DummyRegressor()
-        return constant.fit(X_rows, y_rows, sample_weight=row_weights)
+    X_rows, y_rows = _safe_indexing(X, rows), y[rows]
+    if row_weights is None:
+        return expert.fit(X_rows, y_rows)
+    return expert.fit(X_rows, y_rows, sample_weight=row_weights)
+
+
+def _fit_one(expert, X, y, rows, weights, wider_rows):
+    """Fit one expert on ``rows``; if it fails, on ``wider_rows``; else a constant.
+
+    A degenerate share of the data (a single class, too few or collinear
+    rows...) must not end the whole fit: the expert is replaced by a
+    constant one, with a warning, and the original is tried again at the
+    next M-step.
+    """
+    expert = getattr(expert, "replaced_estimator_", expert)
+    failure = None
+    for candidate in (rows, wider_rows):
+        try:
+            return _fit_rows(expert, X, y, candidate, weights)
+        except Exception as error:  # noqa: PERF203 (a retry, not a hot loop)
+            failure = error
+    warnings.warn(
+        f"{type(expert).__name__} failed to fit its share of the data "
+        f"({len(rows)} samples): {failure!r}. A constant expert replaces it.",
+        ExpertFitWarning,
+        stacklevel=2,
+    )
+    constant = DummyClassifier() if is_classifier(expert) else DummyRegressor()
+    constant = _fit_rows(constant, X, y, rows, weights)
+    constant.replaced_estimator_ = clone(expert)
+    return constant
 
 
 class ExpertFitWarning(UserWarning):
@@ -107,21 +125,23 @@ def fit_experts(experts, X, y, responsibilities, sample_weight, n_jobs=None):
     """
     n_samples = X.shape[0]
     classifier = is_classifier(experts[0])
+    everyone = np.flatnonzero(sample_weight > 0)
     tasks = []
     for k, expert in enumerate(experts):
         min_rows = min(
             n_samples, max(MIN_EXPERT_ROWS, getattr(expert, "n_neighbors", 0))
         )
-        if has_fit_parameter(expert, "sample_weight"):
+        template = getattr(expert, "replaced_estimator_", expert)
+        if has_fit_parameter(template, "sample_weight"):
             rows = expert_rows(responsibilities, sample_weight, k, min_rows)
             if classifier and len(np.unique(y[rows])) < 2:
                 # A classifier needs two classes: keep every weighted sample.
-                rows = np.flatnonzero(sample_weight > 0)
+                rows = everyone
             weights = responsibilities[:, k] * sample_weight
         else:
             rows = assigned_rows(responsibilities, sample_weight, k, min_rows)
             weights = None
-        tasks.append(delayed(_fit_one)(expert, X, y, rows, weights))
+        tasks.append(delayed(_fit_one)(expert, X, y, rows, weights, everyone))
     return Parallel(n_jobs=n_jobs)(tasks)
 
 

@@ -4,11 +4,13 @@ import pickle
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
+from sklearn.discriminant_analysis import QuadraticDiscriminantAnalysis
 from sklearn.dummy import DummyRegressor
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LogisticRegression
@@ -138,10 +140,10 @@ def test_zero_sample_weights():
 
 def test_failing_expert_falls_back_to_a_constant():
     class Fragile(DecisionTreeRegressor):
-        """Refuses to fit fewer than 150 samples."""
+        """Refuses to fit fewer than 1000 samples: every share is too small."""
 
         def fit(self, X, y, sample_weight=None):
-            if len(X) < 150:
+            if len(X) < 1000:
                 raise ValueError("too few samples")
             return super().fit(X, y, sample_weight=sample_weight)
 
@@ -150,9 +152,26 @@ def test_failing_expert_falls_back_to_a_constant():
         moe = MixtureOfExpertsRegressor(
             Fragile(max_depth=3), n_experts=3, routing="hard", random_state=0
         ).fit(X, y)
-    assert any(isinstance(e, DummyRegressor) for e in moe.experts_)
+    assert all(isinstance(e, DummyRegressor) for e in moe.experts_)
+    # The user's expert is what the next fit would try again.
+    assert all(type(e.replaced_estimator_) is Fragile for e in moe.experts_)
     assert np.isfinite(moe.log_likelihood_)
     assert np.all(np.isfinite(moe.predict(X, return_std=True)))
+
+
+def test_expert_refusing_one_class_is_retried_on_more_rows():
+    # QDA takes no sample_weight and refuses a single class: an expert whose
+    # assigned rows hold one class is refitted on all the rows instead.
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, size=(300, 2))
+    y = np.where(X[:, 0] < -1, 0, np.where(X[:, 0] < 1, 1, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ExpertFitWarning)
+        clf = MixtureOfExpertsClassifier(
+            QuadraticDiscriminantAnalysis(), n_experts=3, random_state=0
+        ).fit(X, y)
+    assert all(type(e) is QuadraticDiscriminantAnalysis for e in clf.experts_)
+    assert clf.score(X, y) > 0.9
 
 
 def test_normal_fit_emits_no_numpy_warnings(mcycle):
@@ -230,3 +249,27 @@ def test_classifier_properties(problem, n_classes):
     )
     restored = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(restored.predict_proba(X), proba)
+
+
+def test_sparse_input_with_a_large_offset_matches_dense():
+    rng = np.random.RandomState(0)
+    x = 1e6 + 1e-4 * rng.randn(500)
+    y = np.abs(x - 1e6) * 1e4 + 0.1 * rng.randn(500)
+    dense = MixtureOfExpertsRegressor(n_experts=2, random_state=0).fit(x[:, None], y)
+    sparse = MixtureOfExpertsRegressor(n_experts=2, random_state=0).fit(
+        sp.csr_matrix(x[:, None]), y
+    )
+    assert sparse.log_likelihood_ == pytest.approx(dense.log_likelihood_, rel=1e-8)
+
+
+def test_predicting_a_dataframe_fitted_on_a_dataframe_does_not_warn():
+    X, y = make_moe_regression(n_samples=200, n_experts=2, random_state=0)
+    frame = pd.DataFrame(X, columns=["a", "b"])
+    moe = MixtureOfExpertsRegressor(n_experts=2, random_state=0).fit(frame, y)
+    clf = MixtureOfExpertsClassifier(n_experts=2, random_state=0).fit(frame, y > 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        moe.predict(frame, return_std=True)
+        moe.score(frame, y)
+        clf.predict_proba(frame)
+        clf.score(frame, y > 0)
