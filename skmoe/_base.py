@@ -161,6 +161,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         """
         self._validate_params()
         X, y, sample_weight = self._validate_fit_data(X, y, sample_weight)
+        previous_classes = getattr(self, "classes_", None)
         y = self._prepare_targets(y, sample_weight)
         self._backend = resolve_backend(self.backend)
         estimator = (
@@ -171,7 +172,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
         continuing = self.warm_start and hasattr(self, "experts_")
         if continuing:
-            self._check_warm_start(X)
+            self._check_warm_start(X, previous_classes)
         else:
             self._feature_mean, self._feature_scale = _weighted_scaling(
                 X, sample_weight
@@ -228,14 +229,18 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         design[:, -1] = 1.0
         return _TrainingData(X, design, y, sample_weight)
 
-    def _check_warm_start(self, X):
+    def _check_warm_start(self, X, previous_classes):
+        same_classes = previous_classes is None or np.array_equal(
+            previous_classes, getattr(self, "classes_", None)
+        )
         if (
             X.shape[1] != len(self._feature_mean)
             or len(self.experts_) != self.n_experts
+            or not same_classes
         ):
             raise ValueError(
-                "warm_start=True needs the same n_experts and number of features "
-                "as the previous fit."
+                "warm_start=True continues the previous fit: it needs the same "
+                "n_experts, number of features and classes."
             )
 
     def _check_initial_responsibilities(self, n_samples):

@@ -9,6 +9,7 @@ through ``_fit`` and ``_log_proba``, on the standardised design matrix
 import numpy as np
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
+from sklearn.utils.validation import has_fit_parameter
 
 from ._kernels import _xp
 from ._kernels._linalg import multinomial_newton_direction
@@ -269,6 +270,19 @@ def make_gate(gate, n_experts, feature_mean, feature_scale):
                 "gate=LogisticRegression(...) supports the L2 penalty only "
                 f"(got penalty={penalty!r}, l1_ratio={l1_ratio!r})."
             )
+        if not params["fit_intercept"] or params["class_weight"] is not None:
+            raise ValueError(
+                "gate=LogisticRegression(...) sets the built-in gate's penalty "
+                "only; it always fits intercepts and weighs samples by their "
+                f"responsibilities (got fit_intercept={params['fit_intercept']!r}, "
+                f"class_weight={params['class_weight']!r})."
+            )
         C = np.inf if penalty is None else float(params["C"])
         return SoftmaxGate(n_experts, feature_mean, feature_scale, C=C, raw_units=True)
+    if not has_fit_parameter(gate, "sample_weight"):
+        raise TypeError(
+            f"gate={type(gate).__name__}() is trained on responsibilities as "
+            "sample weights, but its fit takes no sample_weight; use a classifier "
+            "that does, or gate=None."
+        )
     return ClassifierGate(gate, n_experts)

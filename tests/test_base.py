@@ -215,3 +215,27 @@ def test_cupy_backend_without_cupy_says_how_to_install():
     X, y = _two_regimes(n_samples=50)
     with pytest.raises(ImportError, match=r'pip install "skmoe\[gpu\]"'):
         MixtureOfExpertsRegressor(backend="cupy").fit(X, y)
+
+
+def test_warm_start_refuses_a_different_problem():
+    X, y = _two_regimes(n_samples=120)
+    moe = MixtureOfExpertsRegressor(n_experts=2, warm_start=True, random_state=0)
+    moe.fit(X, y)
+    with pytest.raises(ValueError, match="number of features"):
+        moe.fit(X[:, :1], y)
+    clf = MixtureOfExpertsClassifier(n_experts=2, warm_start=True, random_state=0)
+    clf.fit(X, (y > 0).astype(int))
+    with pytest.raises(ValueError, match="classes"):
+        clf.fit(X, np.arange(len(y)) % 3)
+
+
+def test_gate_options_that_cannot_be_honoured_are_refused():
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X, y = _two_regimes(n_samples=60)
+    with pytest.raises(ValueError, match="fit_intercept"):
+        MixtureOfExpertsRegressor(
+            n_experts=2, gate=LogisticRegression(fit_intercept=False)
+        ).fit(X, y)
+    with pytest.raises(TypeError, match="no sample_weight"):
+        MixtureOfExpertsRegressor(n_experts=2, gate=KNeighborsClassifier()).fit(X, y)
