@@ -80,11 +80,11 @@ def classification_data(quick):
     return data
 
 
-def regressors():
+def regressors(quick=False):
     scaled = lambda model: make_pipeline(StandardScaler(), model)  # noqa: E731
     return {
         "MoE, 4 linear experts": MixtureOfExpertsRegressor(
-            n_experts=4, n_init=5, random_state=0
+            n_experts=4, n_init=3 if quick else 5, random_state=0
         ),
         "MoE, 4 tree experts": MixtureOfExpertsRegressor(
             DecisionTreeRegressor(max_depth=3), n_experts=4, random_state=0
@@ -105,11 +105,13 @@ def regressors():
     }
 
 
-def classifiers():
+def classifiers(quick=False):
     scaled = lambda model: make_pipeline(StandardScaler(), model)  # noqa: E731
     return {
         "MoE, 3 logistic experts": scaled(
-            MixtureOfExpertsClassifier(n_experts=3, n_init=2, random_state=0)
+            MixtureOfExpertsClassifier(
+                n_experts=3, n_init=1 if quick else 2, random_state=0
+            )
         ),
         "MoE, 3 tree experts": MixtureOfExpertsClassifier(
             DecisionTreeClassifier(max_depth=3), n_experts=3, random_state=0
@@ -164,14 +166,14 @@ def main():
     reg_data = regression_data(args.quick)
     clf_data = classification_data(args.quick)
     reg = compare(
-        regressors(),
+        regressors(args.quick),
         reg_data,
         KFold(folds, shuffle=True, random_state=0),
         "neg_root_mean_squared_error",
         "Regression: cross-validated RMSE (lower is better)",
     )
     clf = compare(
-        classifiers(),
+        classifiers(args.quick),
         clf_data,
         StratifiedKFold(folds, shuffle=True, random_state=0),
         "accuracy",
@@ -184,7 +186,13 @@ def main():
         {key: 1 - value[0] for key, value in clf.items()},
     ]
     for ax, error, datasets, models, title in [
-        (axes[0], errors[0], reg_data, regressors(), "RMSE relative to the best model"),
+        (
+            axes[0],
+            errors[0],
+            reg_data,
+            regressors(args.quick),
+            "RMSE relative to the best model",
+        ),
         (
             axes[1],
             errors[1],
