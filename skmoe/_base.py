@@ -20,6 +20,7 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
@@ -103,6 +104,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     @abstractmethod
     def _prepare_targets(self, y, sample_weight):
         """Validate y and set target attributes; return y as the experts see it."""
+
+    @abstractmethod
+    def _partial_fit_experts(self, data, responsibilities, step):
+        """Online M-step of the experts (one ``partial_fit`` each)."""
 
     @abstractmethod
     def _targets_for_init(self, y):
@@ -218,6 +223,78 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 ConvergenceWarning,
                 stacklevel=2,
             )
+        return self
+
+    def _experts_have_partial_fit(self):
+        estimator = (
+            self._default_estimator() if self.estimator is None else self.estimator
+        )
+        return hasattr(estimator, "partial_fit")
+
+    @available_if(_experts_have_partial_fit)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Update the mixture with one chunk of data (online EM).
+
+        The first chunk (when the estimator is not fitted yet) is fitted by
+        batch EM, restarts and all, which finds the regimes far more
+        reliably than online updates from a single start. Every later chunk
+        takes one step of stepwise EM (Cappé & Moulines, 2009): its
+        responsibilities come from the current model; each expert takes one
+        ``partial_fit`` step on them; the gate and, for the regressor, the
+        noise variances move towards the chunk's estimates with step size
+        ``(t + 1) ** -0.6`` at chunk t. The experts need ``partial_fit``
+        (SGDRegressor, SGDClassifier, MLP...); with other experts the
+        estimator has no ``partial_fit``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+        classes : array-like of shape (n_classes,), default=None
+            Every class of the stream (classifier); the first chunk must hold
+            all of them.
+
+        Returns
+        -------
+        self : object
+        """
+        if not hasattr(self, "experts_"):
+            self.fit(X, y, sample_weight)
+            seen = getattr(self, "classes_", None)
+            if classes is not None and not np.array_equal(np.unique(classes), seen):
+                raise ValueError(
+                    f"The first chunk must hold every class of the stream: it has "
+                    f"{seen}, classes={np.unique(classes)}."
+                )
+            self._n_chunks = 1
+            return self
+        X = self._validate_X(X)
+        y = self._encode_targets(y, X.shape[0])
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        data = self._training_data(X, y, sample_weight)
+        self._n_chunks = getattr(self, "_n_chunks", 1) + 1
+        step = self._n_chunks**-0.6
+        with kernel_threads(self._backend, X.shape[0]):
+            responsibilities = self._e_step(data)[0]
+            self._partial_fit_experts(data, responsibilities, step)
+            gate_coef = getattr(self.gate_, "_coef", None)
+            self.gate_._fit(
+                self._gate_input(data),
+                responsibilities,
+                data.sample_weight,
+                self._kernels,
+            )
+            if gate_coef is not None:
+                self.gate_._coef = gate_coef + step * (self.gate_._coef - gate_coef)
+            responsibilities, _, log_likelihood = self._e_step(data)
+        self.n_iter_ += 1
+        self.log_likelihood_ = log_likelihood
+        self.log_likelihood_path_ = np.append(self.log_likelihood_path_, log_likelihood)
+        shares = data.sample_weight @ responsibilities / data.sample_weight.sum()
+        self.expert_weights_ = self.expert_weights_ + step * (
+            shares - self.expert_weights_
+        )
         return self
 
     def _training_data(self, X, y, sample_weight):

@@ -142,6 +142,15 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
             )
         return self._expert_log_density(data)
 
+    def _partial_fit_experts(self, data, responsibilities, step):
+        for k, expert in enumerate(self.experts_):
+            expert.partial_fit(
+                data.X,
+                self.classes_[data.y],
+                classes=self.classes_,
+                sample_weight=responsibilities[:, k] * data.sample_weight,
+            )
+
     def _expert_log_density(self, data):
         rows = np.arange(data.X.shape[0])
         return np.log(

@@ -158,6 +158,28 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         self.noise_variance_ = np.maximum(variance, self._variance_floor)
         return kernels.gaussian_log_density(inputs, coef, data.y, self.noise_variance_)
 
+    def _partial_fit_experts(self, data, responsibilities, step):
+        for k, expert in enumerate(self.experts_):
+            expert.partial_fit(
+                data.X,
+                data.y,
+                sample_weight=responsibilities[:, k] * data.sample_weight,
+            )
+        identity = np.eye(self.n_experts)
+        sums = self._kernels.gaussian_residual_sums(
+            self._expert_means(data.X),
+            identity,
+            data.y,
+            responsibilities,
+            data.sample_weight,
+        )
+        totals = data.sample_weight @ responsibilities
+        previous = self.noise_variance_
+        chunk = np.where(totals > 0, sums / np.maximum(totals, 1e-300), previous)
+        self.noise_variance_ = np.maximum(
+            previous + step * (chunk - previous), self._variance_floor
+        )
+
     def _expert_log_density(self, data):
         return self._kernels.gaussian_log_density(
             self._expert_means(data.X),
