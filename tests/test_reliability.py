@@ -1,5 +1,6 @@
 """Bad input gets a clear error; awkward data gets finite answers."""
 
+import os
 import pickle
 import warnings
 
@@ -186,6 +187,9 @@ def test_normal_fit_emits_no_numpy_warnings(mcycle):
 
 # -- properties over random shapes, scales and seeds ---------------------------
 
+# SKMOE_HYPOTHESIS_EXAMPLES raises the count for a long local search.
+MAX_EXAMPLES = int(os.environ.get("SKMOE_HYPOTHESIS_EXAMPLES", 30))
+
 problems = st.tuples(
     st.integers(20, 120),  # samples
     st.integers(1, 4),  # features
@@ -195,7 +199,11 @@ problems = st.tuples(
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(problems)
 def test_regressor_properties(problem):
     n_samples, n_features, n_experts, scale, seed = problem
@@ -226,7 +234,11 @@ def test_regressor_properties(problem):
     np.testing.assert_array_equal(restored.predict(X), mean)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=MAX_EXAMPLES // 2,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(problems, st.integers(2, 4))
 def test_classifier_properties(problem, n_classes):
     n_samples, n_features, n_experts, scale, seed = problem
