@@ -112,3 +112,11 @@ def test_backends_fit_the_same_model(Estimator):
     np.testing.assert_allclose(
         fits["numpy"].predict(X), fits["numba"].predict(X), rtol=1e-6
     )
+
+
+def test_auto_backend_picks_numba():
+    from skmoe._backend import get_kernels, resolve_backend
+
+    assert resolve_backend("auto") == "numba"
+    assert get_kernels("numba") is _numba
+    assert get_kernels("numpy") is _xp
