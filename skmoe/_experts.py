@@ -18,6 +18,7 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import has_fit_parameter
 
+from ._gate import fit_multinomial
 from ._kernels._linalg import solve_psd
 
 RESPONSIBILITY_THRESHOLD = 1e-8
@@ -270,8 +271,6 @@ def fit_logistic_experts(
     -------
     experts : list of K fitted estimators (the same objects)
     """
-    from ._gate import fit_multinomial
-
     n_classes = len(classes)
     onehot = np.zeros((len(y), n_classes))
     onehot[np.arange(len(y)), y] = 1.0

@@ -62,25 +62,6 @@ def linear_log_softmax(design, coef):
     return _linear_log_softmax(design, coef, _n_blocks(design.shape[0]))
 
 
-@numba.njit(**_JIT)
-def log_softmax(logits):
-    out = np.empty_like(logits)
-    n_samples, n_columns = logits.shape
-    for i in range(n_samples):
-        largest = -np.inf
-        for k in range(n_columns):
-            largest = max(largest, logits[i, k])
-        if not math.isfinite(largest):
-            largest = 0.0
-        total = 0.0
-        for k in range(n_columns):
-            total += math.exp(logits[i, k] - largest)
-        shift = largest + math.log(total)
-        for k in range(n_columns):
-            out[i, k] = logits[i, k] - shift
-    return out
-
-
 @numba.njit(**_PARALLEL)
 def _e_step(log_gate, log_expert, sample_weight):
     n_samples, n_experts = log_gate.shape
