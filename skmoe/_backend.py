@@ -1,7 +1,30 @@
-"""Choosing the compute backend of the EM kernels."""
+"""Choosing the compute backend of the EM kernels, and moving arrays.
+
+Three kinds of fit:
+
+- numpy input, ``backend`` "numpy" or "numba": the kernels of that name;
+- array-API input (CuPy, PyTorch, array-api-strict...) under
+  ``sklearn.config_context(array_api_dispatch=True)``: the array-API kernels
+  (``_kernels._xp``), in the input's namespace and on its device, and the
+  fitted model lives there (scikit-learn's convention);
+- numpy input with ``backend="cupy"``: the data is copied to the GPU once,
+  EM runs there with the same array-API kernels, and the fitted model is
+  brought back to the host, so that it predicts on numpy input like any
+  other estimator.
+
+The gate's and the linear experts' small ``(p, p)`` systems are solved on the
+host whatever the backend; experts that only take numpy get host copies.
+"""
 
 import importlib.util
 from contextlib import contextmanager
+
+import numpy as np
+from sklearn.externals import array_api_compat
+from sklearn.utils._array_api import _convert_to_numpy
+
+#: The backend name of fits that run the array-API kernels on a device.
+ARRAY_API = "array_api"
 
 
 def resolve_backend(backend):
@@ -10,19 +33,26 @@ def resolve_backend(backend):
     "auto" picks numba when it is installed, else numpy. "cupy" needs CuPy.
     """
     if backend == "cupy":
-        if importlib.util.find_spec("cupy") is None:
-            raise ImportError(
-                'backend="cupy" needs CuPy, which is not installed. Install it '
-                'with: pip install "skmoe[gpu]"'
-            )
+        device_namespace()  # ImportError with the install line if CuPy is absent
         return "cupy"
     if backend == "auto":
         return "numba" if importlib.util.find_spec("numba") is not None else "numpy"
     return backend
 
 
+def device_namespace():
+    """The namespace and device ``backend="cupy"`` computes on."""
+    if importlib.util.find_spec("cupy") is None:
+        raise ImportError(
+            'backend="cupy" needs CuPy, which is not installed. Install it '
+            'with: pip install "skmoe[gpu]"'
+        )
+    xp = array_api_compat.array_namespace(__import__("cupy").empty(0))
+    return xp, xp.empty(0).device
+
+
 def get_kernels(backend):
-    """The kernel module of a resolved backend (both share one interface)."""
+    """The kernel module of a resolved backend (all share one interface)."""
     if backend == "numba":
         from ._kernels import _numba
 
@@ -30,6 +60,36 @@ def get_kernels(backend):
     from ._kernels import _xp
 
     return _xp
+
+
+def namespace(*arrays):
+    """The array-API namespace of arrays, whatever scikit-learn's dispatch setting.
+
+    numpy arrays get the numpy compatibility namespace.
+    """
+    return array_api_compat.array_namespace(*arrays)
+
+
+def is_numpy(array):
+    """True for numpy arrays (and scalars, lists: anything numpy takes)."""
+    return not hasattr(array, "__array_namespace__") or isinstance(array, np.ndarray)
+
+
+def to_host(array):
+    """A numpy copy of an array of any namespace (no copy for numpy)."""
+    if array is None or is_numpy(array):
+        return array
+    return _convert_to_numpy(array, namespace(array))
+
+
+def to_device(array, like):
+    """``array`` (numpy, or of ``like``'s namespace) where ``like`` lives."""
+    if is_numpy(like):
+        return to_host(array)
+    xp = namespace(like)
+    if not is_numpy(array) and array.device == like.device:
+        return array
+    return xp.asarray(to_host(array), device=like.device)
 
 
 # Below this many rows a parallel kernel launch costs more than it saves.

@@ -19,6 +19,7 @@ from sklearn.base import BaseEstimator
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
+from sklearn.utils._array_api import check_same_namespace, get_namespace
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
@@ -27,7 +28,17 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._backend import get_kernels, kernel_threads, resolve_backend
+from ._backend import (
+    ARRAY_API,
+    device_namespace,
+    get_kernels,
+    is_numpy,
+    kernel_threads,
+    namespace,
+    resolve_backend,
+    to_device,
+    to_host,
+)
 from ._experts import batched_kind, make_experts
 from ._gate import make_gate
 
@@ -38,6 +49,10 @@ _INIT_SMOOTHING = 0.05
 # k-means initialisation is fitted on a random subsample of at most this
 # many rows, then assigns every row.
 _KMEANS_MAX_ROWS = 10_000
+
+
+# Fitted attributes that stay numpy whatever the namespace of the data.
+_HOST_ATTRIBUTES = ("classes_", "feature_names_in_")
 
 
 class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
@@ -131,10 +146,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     # -- fitting ------------------------------------------------------------
     def _validate_fit_data(self, X, y, sample_weight):
+        xp, _ = get_namespace(X)
         X, y = validate_data(
-            self, X, y, accept_sparse="csr", dtype=np.float64, y_numeric=False
+            self, X, y, accept_sparse="csr", dtype=xp.float64, y_numeric=False
         )
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=xp.float64)
         n_samples = X.shape[0]
         if self.n_experts > n_samples:
             raise ValueError(
@@ -147,9 +163,27 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 raise ValueError(
                     f"{name}={value} must be at most n_experts={self.n_experts}."
                 )
-        if not sample_weight.sum() > 0:
+        if not float(xp.sum(sample_weight)) > 0:
             raise ValueError("sample_weight must have a positive sum.")
         return X, y, sample_weight
+
+    def _compute_arrays(self, X, y, sample_weight):
+        """The fit's arrays where EM runs, and the backend that runs there.
+
+        Array-API input (under ``array_api_dispatch``) stays in its namespace
+        and on its device; with ``backend="cupy"`` numpy input is copied to
+        the GPU once. Both run the array-API kernels.
+        """
+        backend = resolve_backend(self.backend)
+        if not is_numpy(X):
+            return X, y, sample_weight, ARRAY_API
+        if backend != "cupy":
+            return X, y, sample_weight, backend
+        xp, device = device_namespace()
+        if sparse.issparse(X):
+            X = X.toarray()
+        X = xp.asarray(X, device=device)
+        return X, to_device(y, X), to_device(sample_weight, X), ARRAY_API
 
     def fit(self, X, y, sample_weight=None):
         """Fit the mixture of experts by expectation-maximisation.
@@ -167,8 +201,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self._validate_params()
         X, y, sample_weight = self._validate_fit_data(X, y, sample_weight)
         previous_classes = getattr(self, "classes_", None)
+        y = to_device(y, X)  # y may come from another namespace or device
+        host_input = is_numpy(X)
+        X, y, sample_weight, self._backend = self._compute_arrays(X, y, sample_weight)
         y = self._prepare_targets(y, sample_weight)
-        self._backend = resolve_backend(self.backend)
         estimator = (
             self._default_estimator() if self.estimator is None else self.estimator
         )
@@ -178,6 +214,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         continuing = self.warm_start and hasattr(self, "experts_")
         if continuing:
             self._check_warm_start(X, previous_classes)
+            self._move_fitted_arrays(lambda array: to_device(array, X))
         else:
             self._feature_mean, self._feature_scale = _weighted_scaling(
                 X, sample_weight
@@ -204,7 +241,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                         data, rng, partitions
                     )
                 else:
-                    responsibilities = initial
+                    responsibilities = to_device(initial, X)
             with kernel_threads(self._backend, X.shape[0]):
                 result = self._run_em(data, responsibilities, run)
             if best is None or result["log_likelihood_"] > best["log_likelihood_"]:
@@ -216,6 +253,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 }
         for name, value in best.items():
             setattr(self, name, value)
+        if host_input and self._backend == ARRAY_API:
+            # Trained on the GPU for numpy input: the model comes back to the
+            # host and predicts on numpy input like any other estimator.
+            self._move_fitted_arrays(to_host)
+            self._backend = "numpy"
         if not self.converged_ and self.max_iter > 0:
             warnings.warn(
                 f"EM did not converge in max_iter={self.max_iter} iterations "
@@ -224,6 +266,19 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 stacklevel=2,
             )
         return self
+
+    def _move_fitted_arrays(self, convert):
+        """Apply ``convert`` (to the host, to a device) to every fitted array."""
+        owners = [self, *self.experts_]
+        for owner in owners:
+            for name, value in vars(owner).items():
+                fitted = name.endswith("_") or (owner is self and name.startswith("_"))
+                if fitted and name not in _HOST_ATTRIBUTES and hasattr(value, "shape"):
+                    setattr(owner, name, convert(value))
+        gate = self.gate_
+        for name in ("_coef", "feature_mean", "feature_scale"):
+            if hasattr(gate, name):
+                setattr(gate, name, convert(getattr(gate, name)))
 
     def _experts_have_partial_fit(self):
         estimator = (
@@ -299,6 +354,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     def _training_data(self, X, y, sample_weight):
         """The arrays one EM run reads: raw and standardised features, targets."""
+        if not is_numpy(X):
+            xp = namespace(X)
+            ones = xp.ones((X.shape[0], 1), dtype=xp.float64, device=X.device)
+            standard = (X - self._feature_mean) / self._feature_scale
+            return _TrainingData(
+                X, xp.concat([standard, ones], axis=1), y, sample_weight
+            )
         design = np.empty((X.shape[0], X.shape[1] + 1))
         dense = X.toarray() if sparse.issparse(X) else X
         np.subtract(dense, self._feature_mean, out=design[:, :-1])
@@ -338,6 +400,18 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         return initial / totals
 
     def _initial_responsibilities(self, data, rng, partitions):
+        """Initial responsibilities of a new run, on the device of the data."""
+        host = _TrainingData(
+            None,
+            to_host(data.design),
+            to_host(data.y),
+            to_host(data.sample_weight),
+        )
+        return to_device(
+            self._host_initial_responsibilities(host, rng, partitions), data.design
+        )
+
+    def _host_initial_responsibilities(self, data, rng, partitions):
         """Responsibilities of a new run, from a partition no run started from.
 
         With "kmeans" the first run starts from k-means on the standardised
@@ -349,7 +423,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         partitions of [X, y] miss. A partition an earlier run started from is
         never used again.
         """
-        n_samples = data.X.shape[0]
+        n_samples = data.design.shape[0]
         features = data.design[:, :-1]
         joint = np.hstack([features, self._targets_for_init(data.y)])
         # Samples of zero weight take no part in choosing the partition.
@@ -416,7 +490,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         ``responsibilities`` are the initial ones, turned into parameters by a
         first M-step; None continues from the current parameters.
         """
-        total_weight = data.sample_weight.sum()
+        xp = namespace(data.design)
+        total_weight = float(xp.sum(data.sample_weight))
         log_expert = None
         if responsibilities is not None:
             log_expert = self._m_step(data, responsibilities)
@@ -448,16 +523,20 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         return {
             "expert_weights_": data.sample_weight @ responsibilities / total_weight,
             "log_likelihood_": log_likelihood,
-            "log_likelihood_path_": np.asarray(path),
+            "log_likelihood_path_": xp.asarray(
+                path, dtype=xp.float64, device=data.design.device
+            ),
             "n_iter_": len(path),
             "converged_": converged,
         }
 
     # -- inference ----------------------------------------------------------
-    def _validate_X(self, X):
+    def _validate_X(self, X, method="predict"):
         check_is_fitted(self)
+        check_same_namespace(X, self, attribute="_feature_mean", method=method)
+        xp, _ = get_namespace(X)
         return validate_data(
-            self, X, accept_sparse="csr", dtype=np.float64, reset=False
+            self, X, accept_sparse="csr", dtype=xp.float64, reset=False
         )
 
     def gate_proba(self, X):
@@ -472,17 +551,19 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         proba : ndarray of shape (n_samples, n_experts)
             Rows sum to 1.
         """
-        return self._gate_proba(self._validate_X(X))
+        return self._gate_proba(self._validate_X(X, "gate_proba"))
 
     def _gate_proba(self, X):
         """``gate_proba`` of already validated X."""
         if self.gate_.uses_design:
             X = self._training_data(X, None, None).design
-        return np.exp(self.gate_._log_proba(X, self._kernels))
+        log_proba = self.gate_._log_proba(X, self._kernels)
+        return namespace(log_proba).exp(log_proba)
 
     def apply(self, X):
         """Index of the most trusted expert for each sample, shape (n_samples,)."""
-        return self.gate_proba(X).argmax(axis=1)
+        proba = self._gate_proba(self._validate_X(X, "apply"))
+        return namespace(proba).argmax(proba, axis=1)
 
     def _routing(self, X):
         """Gate weights after ``top_k`` routing, and each expert's rows.
@@ -502,7 +583,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         weights = self._gate_proba(X)
         if self.top_k is not None:
             weights = _keep_top(weights, self.top_k)
-        rows = [np.flatnonzero(weights[:, k] > 0) for k in range(self.n_experts)]
+        host_weights = to_host(weights)
+        rows = [np.flatnonzero(host_weights[:, k] > 0) for k in range(self.n_experts)]
         return weights, rows
 
     def log_likelihood(self, X, y):
@@ -519,9 +601,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             Its sum on the training data is ``log_likelihood_`` (its sum
             weighted by the ``sample_weight`` of the fit, if one was given).
         """
-        X = self._validate_X(X)
-        y = self._encode_targets(y, X.shape[0])
-        return self._e_step(self._training_data(X, y, np.ones(X.shape[0])))[1]
+        X = self._validate_X(X, "log_likelihood")
+        y = to_device(self._encode_targets(y, X.shape[0]), X)
+        xp = namespace(X) if not sparse.issparse(X) else np
+        ones = xp.ones(X.shape[0], dtype=xp.float64, device=getattr(X, "device", None))
+        return self._e_step(self._training_data(X, y, ones))[1]
 
     def _n_parameters(self):
         return self.gate_.n_parameters + sum(
@@ -534,14 +618,15 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         Counts the gate's and the experts' parameters (linear experts only)
         and, for the regressor, one noise variance per expert.
         """
-        log_likelihood = self.log_likelihood(X, y)
+        log_likelihood = to_host(self.log_likelihood(X, y))
         return -2 * log_likelihood.sum() + self._n_parameters() * np.log(
             len(log_likelihood)
         )
 
     def aic(self, X, y):
         """Akaike information criterion: ``-2 log L + 2 n_params``."""
-        return -2 * self.log_likelihood(X, y).sum() + 2 * self._n_parameters()
+        log_likelihood = to_host(self.log_likelihood(X, y))
+        return -2 * log_likelihood.sum() + 2 * self._n_parameters()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -567,11 +652,13 @@ def _weighted_scaling(X, sample_weight):
     """
     if sparse.issparse(X):
         X = X.toarray()  # the design is dense anyway; centring must come first
-    total = sample_weight.sum()
+    xp = namespace(X)
+    total = xp.sum(sample_weight)
     mean = sample_weight @ X / total
     variance = sample_weight @ (X - mean) ** 2 / total
-    scale = np.sqrt(variance)
-    return mean, np.where(scale > 1e-12 * np.maximum(np.abs(mean), 1e-300), scale, 1.0)
+    scale = xp.sqrt(variance)
+    constant = scale <= 1e-12 * xp.maximum(xp.abs(mean), xp.asarray(1e-300))
+    return mean, xp.where(constant, xp.ones_like(scale), scale)
 
 
 def _keep_top(weights, k):
@@ -581,11 +668,11 @@ def _keep_top(weights, k):
     """
     if k >= weights.shape[1]:
         return weights
-    order = np.argsort(-weights, axis=1, kind="stable")
-    kept = np.zeros_like(weights)
-    top = order[:, :k]
-    np.put_along_axis(kept, top, np.take_along_axis(weights, top, axis=1), axis=1)
-    return kept / kept.sum(axis=1, keepdims=True)
+    xp = namespace(weights)
+    order = xp.argsort(-weights, axis=1, stable=True)
+    rank = xp.argsort(order, axis=1, stable=True)  # 0 for the largest entry
+    kept = xp.where(rank < k, weights, xp.zeros_like(weights))
+    return kept / xp.sum(kept, axis=1, keepdims=True)
 
 
 def _nearest(points, centers):

@@ -7,8 +7,10 @@ from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
+from ._backend import namespace, to_device, to_host
 from ._base import BaseMixtureOfExperts
 from ._experts import fit_experts, fit_logistic_experts
+from ._kernels import _xp
 
 # Floor of an expert's probability for a class, so that an expert that never
 # saw a class gives it a tiny, not zero, likelihood.
@@ -82,19 +84,21 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         return LogisticRegression()
 
     def _prepare_targets(self, y, sample_weight):
-        y = column_or_1d(y, warn=True)
+        # Labels are encoded on the host (they may be strings); the class
+        # indices go to the device of the data.
+        on_device, y = y, column_or_1d(to_host(y), warn=True)
         check_classification_targets(y)
         self.classes_, encoded = np.unique(y, return_inverse=True)
-        present = np.unique(encoded[sample_weight > 0])
+        present = np.unique(encoded[to_host(sample_weight) > 0])
         if len(present) < 2:
             raise ValueError(
                 "MixtureOfExpertsClassifier needs samples of at least 2 classes "
                 f"with positive weight; got 1 class: {self.classes_[present]}."
             )
-        return encoded
+        return to_device(encoded, on_device)
 
     def _encode_targets(self, y, n_samples):
-        y = column_or_1d(y)
+        y = column_or_1d(to_host(y))
         if len(y) != n_samples:
             raise ValueError(f"X has {n_samples} samples but y has {len(y)}.")
         encoded = np.searchsorted(self.classes_, y)
@@ -112,11 +116,19 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         return onehot
 
     def _expert_proba(self, expert, X):
-        """predict_proba of one expert, aligned to ``classes_``."""
-        proba = np.zeros((X.shape[0], len(self.classes_)))
+        """predict_proba of one expert, aligned to ``classes_``, on X's device."""
+        if self._batched == "logistic":
+            # Batched logistic experts know every class; computed on the device.
+            xp = namespace(self._feature_mean)
+            logits = X @ expert.coef_.T + expert.intercept_
+            if len(self.classes_) == 2:
+                logits = xp.concat([xp.zeros_like(logits), logits], axis=1)
+            return xp.exp(_xp.log_softmax(logits))
+        host = to_host(X)
+        proba = np.zeros((host.shape[0], len(self.classes_)))
         columns = np.searchsorted(self.classes_, expert.classes_)
-        proba[:, columns] = expert.predict_proba(X)
-        return proba
+        proba[:, columns] = expert.predict_proba(host)
+        return to_device(proba, X)
 
     def _fit_expert_params(self, data, responsibilities):
         if self._batched == "logistic":
@@ -152,39 +164,52 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
             )
 
     def _expert_log_density(self, data):
-        rows = np.arange(data.X.shape[0])
-        return np.log(
-            np.column_stack(
-                [
-                    np.maximum(
-                        self._expert_proba(expert, data.X)[rows, data.y], _PROBA_FLOOR
-                    )
-                    for expert in self.experts_
-                ]
-            )
-        )
+        xp = namespace(data.design)
+        classes = xp.arange(len(self.classes_), device=data.design.device)
+        onehot = xp.astype(data.y[:, None] == classes[None, :], xp.float64)
+        likelihood = [
+            xp.sum(self._expert_proba(expert, data.X) * onehot, axis=1)
+            for expert in self.experts_
+        ]
+        return xp.log(xp.clip(xp.stack(likelihood, axis=1), min=_PROBA_FLOOR))
 
     def _expert_parameters(self):
         return {}
 
     def predict_proba(self, X):
         """Class probabilities of the mixture, shape (n_samples, n_classes)."""
-        X = self._validate_X(X)
+        return self._predict_proba(self._validate_X(X, "predict_proba"))
+
+    def _predict_proba(self, X):
         weights, rows = self._routing(X)
-        proba = np.zeros((X.shape[0], len(self.classes_)))
+        xp = namespace(weights)
+        if self._batched == "logistic":
+            # Cheap experts, on the device: every expert on every row.
+            proba = 0.0
+            for k, expert in enumerate(self.experts_):
+                proba = proba + weights[:, k : k + 1] * self._expert_proba(expert, X)
+            return proba
+        # Each expert predicts only the rows routed to it (on the host).
+        host, host_weights = to_host(X), to_host(weights)
+        proba = np.zeros((host.shape[0], len(self.classes_)))
         for k, (expert, expert_rows) in enumerate(zip(self.experts_, rows)):
             if len(expert_rows):
-                proba[expert_rows] += weights[
+                proba[expert_rows] += host_weights[
                     expert_rows, k, None
-                ] * self._expert_proba(expert, X[expert_rows])
-        return proba
+                ] * self._expert_proba(expert, host[expert_rows])
+        return xp.asarray(proba, device=weights.device)
 
     def predict_log_proba(self, X):
         """Log class probabilities of the mixture, shape (n_samples, n_classes)."""
+        proba = self._predict_proba(self._validate_X(X, "predict_log_proba"))
+        xp = namespace(proba)
         with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
+            return xp.log(proba)
 
     def predict(self, X):
         """Most probable class for each sample, shape (n_samples,)."""
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
+        proba = self._predict_proba(self._validate_X(X, "predict"))
+        best = to_host(namespace(proba).argmax(proba, axis=1))
+        labels = self.classes_[best]
+        # Numeric labels follow the data to its namespace and device.
+        return labels if labels.dtype == object else to_device(labels, proba)

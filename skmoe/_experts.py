@@ -18,6 +18,7 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import has_fit_parameter
 
+from ._backend import namespace, to_device, to_host
 from ._gate import fit_multinomial
 from ._kernels._linalg import solve_psd
 
@@ -124,6 +125,9 @@ def fit_experts(experts, X, y, responsibilities, sample_weight, n_jobs=None):
     -------
     experts : list of K fitted estimators
     """
+    # Arbitrary estimators take numpy: device arrays get host copies.
+    X, y = to_host(X), to_host(y)
+    responsibilities, sample_weight = to_host(responsibilities), to_host(sample_weight)
     n_samples = X.shape[0]
     classifier = is_classifier(experts[0])
     everyone = np.flatnonzero(sample_weight > 0)
@@ -213,13 +217,16 @@ def fit_linear_regressors(
     Returns
     -------
     experts : list of K fitted estimators (the same objects)
-    coef : ndarray of shape (p, K)
+    coef : array of shape (p, K)
         Standardised-space weights, so that ``design @ coef`` are the
-        experts' predictions.
+        experts' predictions (on ``design``'s device; the experts' ``coef_``
+        too).
     """
     grams, moments = kernels.weighted_normal_equations(
         design, y, responsibilities, sample_weight
     )
+    grams, moments = to_host(grams), to_host(moments)
+    feature_mean, feature_scale = to_host(feature_mean), to_host(feature_scale)
     coef = np.empty_like(moments)
     diagonal = np.arange(design.shape[1] - 1)
     for k, expert in enumerate(experts):
@@ -230,10 +237,10 @@ def fit_linear_regressors(
         raw_coef, raw_intercept = _raw_coefficients(
             coef[:, k, None], feature_mean, feature_scale
         )
-        expert.coef_ = raw_coef[0]
+        expert.coef_ = to_device(raw_coef[0], design)
         expert.intercept_ = float(raw_intercept[0])
         expert.n_features_in_ = len(feature_mean)
-    return experts, coef
+    return experts, to_device(coef, design)
 
 
 def fit_logistic_experts(
@@ -271,9 +278,12 @@ def fit_logistic_experts(
     -------
     experts : list of K fitted estimators (the same objects)
     """
+    xp = namespace(design)
     n_classes = len(classes)
-    onehot = np.zeros((len(y), n_classes))
-    onehot[np.arange(len(y)), y] = 1.0
+    onehot = xp.astype(
+        y[:, None] == xp.arange(n_classes, device=design.device)[None, :], xp.float64
+    )
+    feature_mean, feature_scale = to_host(feature_mean), to_host(feature_scale)
     binary = n_classes == 2
     free = np.array([False, True]) if binary else np.ones(n_classes, dtype=bool)
     for k, expert in enumerate(experts):
@@ -287,13 +297,16 @@ def fit_logistic_experts(
         coef = np.zeros((design.shape[1], n_classes))
         if hasattr(expert, "coef_"):
             start = _standardised_coefficients(
-                expert.coef_, expert.intercept_, feature_mean, feature_scale
+                to_host(expert.coef_),
+                to_host(expert.intercept_),
+                feature_mean,
+                feature_scale,
             )
             coef[:, free] = start
         coef, n_iter = fit_multinomial(
             kernels,
             design,
-            coef,
+            to_device(coef, design),
             onehot,
             responsibilities[:, k] * sample_weight,
             penalty,
@@ -301,10 +314,10 @@ def fit_logistic_experts(
             tol=1e-12,
         )
         raw_coef, raw_intercept = _raw_coefficients(
-            coef[:, free], feature_mean, feature_scale
+            to_host(coef)[:, free], feature_mean, feature_scale
         )
-        expert.coef_ = raw_coef
-        expert.intercept_ = raw_intercept
+        expert.coef_ = to_device(raw_coef, design)
+        expert.intercept_ = to_device(raw_intercept, design)
         expert.classes_ = classes
         expert.n_iter_ = np.array([n_iter])
         expert.n_features_in_ = len(feature_mean)

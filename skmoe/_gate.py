@@ -11,6 +11,7 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import has_fit_parameter
 
+from ._backend import is_numpy, namespace, to_device, to_host
 from ._kernels import _xp
 from ._kernels._linalg import multinomial_newton_direction
 
@@ -82,7 +83,7 @@ def fit_multinomial(
     full = design.shape[0] * n_params**2 <= FULL_NEWTON_BUDGET
     if max_iter is None:
         max_iter = 100 if full else 1
-    threshold = tol * max(row_weight.sum(), 1.0)
+    threshold = tol * max(float(namespace(row_weight).sum(row_weight)), 1.0)
     n_iter = 0
     while n_iter < max_iter:
         direction, decrement, objective = multinomial_newton_direction(
@@ -147,10 +148,15 @@ class SoftmaxGate:
         self.C = C
         self.raw_units = raw_units
         self.max_iter = max_iter
-        n_features = len(feature_mean)
-        self._coef = np.zeros((n_features + 1, n_experts))
+        n_features = feature_mean.shape[0]
+        # On the device of the data (the host for numpy); the penalty stays
+        # on the host with the small solves.
+        xp = namespace(feature_mean)
+        self._coef = xp.zeros(
+            (n_features + 1, n_experts), dtype=xp.float64, device=feature_mean.device
+        )
         inverse_c = 0.0 if np.isinf(C) else 1.0 / C
-        scale2 = feature_scale**2 if raw_units else np.ones(n_features)
+        scale2 = to_host(feature_scale) ** 2 if raw_units else np.ones(n_features)
         self._penalty = np.append(inverse_c / scale2, 0.0)
         # Without a penalty the softmax is identified only up to a common
         # shift of the columns, so expert 0 is the reference; with two experts
@@ -192,13 +198,14 @@ class SoftmaxGate:
 
     def predict_log_proba(self, X):
         """Log gate probabilities for raw features, shape (n, n_experts)."""
-        return _xp.log_softmax(
-            np.asarray(X, dtype=float) @ self.coef_ + self.intercept_
-        )
+        if is_numpy(X):
+            X = np.asarray(X, dtype=float)
+        return _xp.log_softmax(X @ self.coef_ + self.intercept_)
 
     def predict_proba(self, X):
         """Gate probabilities for raw features, shape (n, n_experts)."""
-        return np.exp(self.predict_log_proba(X))
+        log_proba = self.predict_log_proba(X)
+        return namespace(log_proba).exp(log_proba)
 
     def __repr__(self):
         return f"SoftmaxGate(C={self.C!r}, raw_units={self.raw_units})"
@@ -224,6 +231,9 @@ class ClassifierGate:
     uses_design = False
 
     def _fit(self, X, responsibilities, sample_weight, kernels=None):
+        # Any classifier may only take numpy: it is fitted on host copies.
+        X, responsibilities = to_host(X), to_host(responsibilities)
+        sample_weight = to_host(sample_weight)
         n_samples = X.shape[0]
         weights = (responsibilities * sample_weight[:, None]).T.ravel()
         labels = np.repeat(np.arange(self.n_experts), n_samples)
@@ -235,13 +245,14 @@ class ClassifierGate:
         return self
 
     def _log_proba(self, X, kernels=None):
+        on_device, X = X, to_host(X)
         proba = self.estimator_.predict_proba(X)
         log_proba = np.full((X.shape[0], self.n_experts), _LOG_PROBA_FLOOR)
         with np.errstate(divide="ignore"):
             log_proba[:, self.estimator_.classes_] = np.maximum(
                 np.log(proba), _LOG_PROBA_FLOOR
             )
-        return _xp.log_softmax(log_proba)
+        return to_device(_xp.log_softmax(log_proba), on_device)
 
     @property
     def n_parameters(self):

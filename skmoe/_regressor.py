@@ -5,6 +5,7 @@ from sklearn.base import RegressorMixin
 from sklearn.linear_model import LinearRegression
 from sklearn.utils.validation import column_or_1d
 
+from ._backend import is_numpy, namespace, to_device, to_host
 from ._base import BaseMixtureOfExperts
 from ._experts import fit_experts, fit_linear_regressors
 
@@ -103,17 +104,26 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         return LinearRegression()
 
     def _prepare_targets(self, y, sample_weight):
-        y = column_or_1d(y, warn=True).astype(np.float64)
-        mean = np.average(y, weights=sample_weight)
-        variance = np.average((y - mean) ** 2, weights=sample_weight)
+        y = self._as_float_vector(y, warn=True)
+        xp = namespace(y)
+        total = xp.sum(sample_weight)
+        mean = float(sample_weight @ y / total)
+        variance = float(sample_weight @ (y - mean) ** 2 / total)
         self._target_mean = mean
-        self._target_scale = np.sqrt(variance) if variance > 0 else 1.0
+        self._target_scale = float(np.sqrt(variance)) if variance > 0 else 1.0
         self._variance_floor = VARIANCE_FLOOR * self._target_scale**2
         return y
 
+    @staticmethod
+    def _as_float_vector(y, warn=False):
+        if is_numpy(y):
+            return column_or_1d(np.asarray(y), warn=warn).astype(np.float64)
+        xp = namespace(y)
+        return xp.reshape(xp.astype(y, xp.float64), (-1,))
+
     def _encode_targets(self, y, n_samples):
-        y = column_or_1d(np.asarray(y, dtype=np.float64))
-        if len(y) != n_samples:
+        y = self._as_float_vector(y)
+        if y.shape[0] != n_samples:
             raise ValueError(f"X has {n_samples} samples but y has {len(y)}.")
         return y
 
@@ -121,7 +131,16 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         return ((y - self._target_mean) / self._target_scale)[:, None]
 
     def _expert_means(self, X):
-        return np.column_stack([expert.predict(X) for expert in self.experts_])
+        """Every expert's prediction on every row, (n, K), on X's device."""
+        if self._batched == "regression":
+            # Linear experts (on the device): one product for all of them.
+            xp = namespace(self._feature_mean)
+            coef = xp.stack([expert.coef_ for expert in self.experts_], axis=1)
+            intercept = [expert.intercept_ for expert in self.experts_]
+            return X @ coef + xp.asarray(intercept, device=coef.device)
+        host = to_host(X)
+        means = np.column_stack([expert.predict(host) for expert in self.experts_])
+        return to_device(means, X)
 
     def _fit_expert_params(self, data, responsibilities):
         kernels = self._kernels
@@ -147,15 +166,19 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
                 self.n_jobs,
             )
             # The kernels take linear maps: map the predictions by identity.
-            inputs, coef = self._expert_means(data.X), np.eye(self.n_experts)
+            inputs = self._expert_means(data.X)
+            coef = namespace(inputs).eye(self.n_experts, device=inputs.device)
         sums = kernels.gaussian_residual_sums(
             inputs, coef, data.y, responsibilities, data.sample_weight
         )
+        xp = namespace(sums)
         totals = data.sample_weight @ responsibilities
-        variance = np.where(
-            totals > 0, sums / np.maximum(totals, 1e-300), self._target_scale**2
+        variance = xp.where(
+            totals > 0,
+            sums / xp.clip(totals, min=1e-300),
+            xp.full_like(sums, self._target_scale**2),
         )
-        self.noise_variance_ = np.maximum(variance, self._variance_floor)
+        self.noise_variance_ = xp.clip(variance, min=self._variance_floor)
         return kernels.gaussian_log_density(inputs, coef, data.y, self.noise_variance_)
 
     def _partial_fit_experts(self, data, responsibilities, step):
@@ -181,9 +204,10 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         )
 
     def _expert_log_density(self, data):
+        means = self._expert_means(data.X)
         return self._kernels.gaussian_log_density(
-            self._expert_means(data.X),
-            np.eye(self.n_experts),
+            means,
+            namespace(means).eye(self.n_experts, device=means.device),
             data.y,
             self.noise_variance_,
         )
@@ -211,12 +235,19 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         """
         X = self._validate_X(X)
         weights, rows = self._routing(X)
-        means = np.zeros_like(weights)
-        for k, (expert, expert_rows) in enumerate(zip(self.experts_, rows)):
-            if len(expert_rows):
-                means[expert_rows, k] = expert.predict(X[expert_rows])
-        mean = np.sum(weights * means, axis=1)
+        if self._batched == "regression":
+            means = self._expert_means(X)  # cheap: every expert on every row
+        else:
+            # Each expert predicts only the rows routed to it (on the host).
+            host = to_host(X)
+            means = np.zeros(weights.shape)
+            for k, (expert, expert_rows) in enumerate(zip(self.experts_, rows)):
+                if len(expert_rows):
+                    means[expert_rows, k] = expert.predict(host[expert_rows])
+            means = to_device(means, weights)
+        xp = namespace(weights)
+        mean = xp.sum(weights * means, axis=1)
         if not return_std:
             return mean
-        second = np.sum(weights * (self.noise_variance_ + means**2), axis=1)
-        return mean, np.sqrt(np.maximum(second - mean**2, 0.0))
+        second = xp.sum(weights * (self.noise_variance_ + means**2), axis=1)
+        return mean, xp.sqrt(xp.clip(second - mean**2, min=0.0))

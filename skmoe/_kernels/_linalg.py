@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from .._backend import to_device, to_host
+
 
 def solve_psd(matrix, rhs):
     """Minimum-norm solution of a symmetric positive semi-definite system.
@@ -31,9 +33,12 @@ def multinomial_newton_direction(
     convergence). Either system is negative definite, so the direction is
     one of ascent; columns where ``free`` is False get a zero direction.
 
+    The kernels run in ``design``'s namespace and device; the small systems
+    are solved on the host and the direction is returned on the device.
+
     Returns
     -------
-    direction : ndarray of shape (p, K)
+    direction : array of shape (p, K)
     decrement : float
         ``gradient . direction`` (>= 0), the first-order gain of a full step.
     objective : float
@@ -47,11 +52,13 @@ def multinomial_newton_direction(
     value, gradient, curvature = kernels.multinomial_gradient_curvature(
         design, coef, target_proba, row_weight, np.array(pairs, dtype=np.int64)
     )
+    on_device = coef
+    coef, gradient, curvature = to_host(coef), to_host(gradient), to_host(curvature)
     gradient -= penalty[:, None] * coef
     objective = value - 0.5 * penalty @ np.sum(coef**2, axis=1)
     direction = np.zeros_like(coef)
     if len(columns) == 0:
-        return direction, 0.0, objective
+        return to_device(direction, on_device), 0.0, objective
     n_params = design.shape[1]
     if full:
         size = len(columns) * n_params
@@ -69,4 +76,5 @@ def multinomial_newton_direction(
         for k, block in zip(columns, curvature):
             block[np.diag_indices_from(block)] += penalty
             direction[:, k] = solve_psd(block, gradient[:, k])
-    return direction, float(np.sum(gradient * direction)), objective
+    decrement = float(np.sum(gradient * direction))
+    return to_device(direction, on_device), decrement, objective

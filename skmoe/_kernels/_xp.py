@@ -1,24 +1,37 @@
-"""The EM maths in plain numpy: the reference every fast kernel must match.
+"""The EM maths over the array API: the reference every fast kernel must match.
+
+Written once for every namespace: numpy (``backend="numpy"``, and the twin
+of each numba kernel in ``_numba.py``), CuPy (``backend="cupy"``) and any
+array-API input under ``sklearn.config_context(array_api_dispatch=True)``.
+Each function takes its namespace from its array arguments and keeps its
+results on their device; it returns Python floats for scalars.
 
 Arrays of shape (n, K) are C-ordered, one row per sample, one column per
 expert. ``design`` is the standardised feature matrix with a final column of
 ones, shape (n, p). Multinomial weights ``coef`` have shape (p, K), the last
 row being the intercepts. Soft targets are given as ``target_proba`` (n, K),
-rows summing to one, times ``row_weight`` (n,).
+rows summing to one, times ``row_weight`` (n,). Penalties (p,) may be numpy
+arrays whatever the namespace.
 
 ``_numba.py`` implements the same functions, with the same signatures.
 """
 
+import math
+
 import numpy as np
 
-LOG_2PI = np.log(2.0 * np.pi)
+from .._backend import namespace, to_device
+
+LOG_2PI = math.log(2.0 * math.pi)
 
 
 def logsumexp(values):
     """Row-wise ``log sum exp`` of an (n, K) array, stable for any magnitude."""
-    largest = values.max(axis=1)
-    largest[~np.isfinite(largest)] = 0.0
-    return np.log(np.exp(values - largest[:, None]).sum(axis=1)) + largest
+    xp = namespace(values)
+    largest = xp.max(values, axis=1)
+    largest = xp.where(xp.isfinite(largest), largest, xp.zeros_like(largest))
+    total = xp.sum(xp.exp(values - largest[:, None]), axis=1)
+    return xp.log(total) + largest
 
 
 def log_softmax(logits):
@@ -36,26 +49,33 @@ def e_step(log_gate, log_expert, sample_weight):
 
     Parameters
     ----------
-    log_gate : ndarray of shape (n, K)
-        ``log g_k(x_i)``; overwritten with the responsibilities (the returned
-        array is this one).
-    log_expert : ndarray of shape (n, K)
+    log_gate : array of shape (n, K)
+        ``log g_k(x_i)``; with numpy, overwritten with the responsibilities
+        (the returned array is this one), so that an E-step holds two (n, K)
+        arrays, not three.
+    log_expert : array of shape (n, K)
         ``log p_k(y_i | x_i)``.
-    sample_weight : ndarray of shape (n,)
+    sample_weight : array of shape (n,)
 
     Returns
     -------
-    responsibilities : ndarray of shape (n, K)
+    responsibilities : array of shape (n, K)
         Posterior probability of each expert for each sample; rows sum to 1.
-    log_likelihood : ndarray of shape (n,)
+    log_likelihood : array of shape (n,)
         ``log sum_k g_k(x_i) p_k(y_i | x_i)`` (unweighted).
     total : float
         ``sum_i sample_weight_i * log_likelihood_i``.
     """
-    joint = np.add(log_gate, log_expert, out=log_gate)
-    log_likelihood = logsumexp(joint)
-    joint -= log_likelihood[:, None]
-    responsibilities = np.exp(joint, out=joint)
+    if isinstance(log_gate, np.ndarray):
+        joint = np.add(log_gate, log_expert, out=log_gate)
+        log_likelihood = logsumexp(joint)
+        joint -= log_likelihood[:, None]
+        responsibilities = np.exp(joint, out=joint)
+    else:
+        xp = namespace(log_gate)
+        joint = log_gate + log_expert
+        log_likelihood = logsumexp(joint)
+        responsibilities = xp.exp(joint - log_likelihood[:, None])
     return responsibilities, log_likelihood, float(sample_weight @ log_likelihood)
 
 
@@ -64,14 +84,15 @@ def weighted_normal_equations(design, y, responsibilities, sample_weight):
 
     Returns
     -------
-    grams : ndarray of shape (K, p, p)
+    grams : array of shape (K, p, p)
         ``design^T diag(w * R[:, k]) design``.
-    moments : ndarray of shape (p, K)
+    moments : array of shape (p, K)
         ``design^T (w * R[:, k] * y)``.
     """
+    xp = namespace(design)
     weights = responsibilities * sample_weight[:, None]
-    grams = np.stack(
-        [design.T @ (design * weights[:, k, None]) for k in range(weights.shape[1])]
+    grams = xp.stack(
+        [design.T @ (design * weights[:, k : k + 1]) for k in range(weights.shape[1])]
     )
     return grams, design.T @ (weights * y[:, None])
 
@@ -79,13 +100,20 @@ def weighted_normal_equations(design, y, responsibilities, sample_weight):
 def gaussian_residual_sums(design, coef, y, responsibilities, sample_weight):
     """``sum_i w_i R_ik (y_i - design_i @ coef_k)**2`` for each expert, (K,)."""
     residuals = y[:, None] - design @ coef
-    return np.einsum("i,ik,ik->k", sample_weight, responsibilities, residuals**2)
+    return sample_weight @ (responsibilities * residuals**2)
 
 
 def gaussian_log_density(design, coef, y, variance):
     """``log Normal(y_i; design_i @ coef_k, variance_k)``, shape (n, K)."""
+    xp = namespace(design)
+    variance = to_device(variance, design)
     residuals = y[:, None] - design @ coef
-    return -0.5 * (LOG_2PI + np.log(variance) + residuals**2 / variance)
+    return -0.5 * (LOG_2PI + xp.log(variance) + residuals**2 / variance)
+
+
+def _penalty_term(coef, penalty):
+    xp = namespace(coef)
+    return 0.5 * float(to_device(penalty, coef) @ xp.sum(coef**2, axis=1))
 
 
 def multinomial_objective(design, coef, target_proba, row_weight, penalty):
@@ -94,9 +122,10 @@ def multinomial_objective(design, coef, target_proba, row_weight, penalty):
     ``sum_ik row_weight_i target_proba_ik log softmax(design @ coef)_ik
     - 0.5 * sum_jk penalty_j coef_jk**2``.
     """
+    xp = namespace(design)
     log_proba = linear_log_softmax(design, coef)
-    fit = row_weight @ np.sum(target_proba * log_proba, axis=1)
-    return float(fit - 0.5 * penalty @ np.sum(coef**2, axis=1))
+    fit = float(row_weight @ xp.sum(target_proba * log_proba, axis=1))
+    return fit - _penalty_term(coef, penalty)
 
 
 def multinomial_gradient_curvature(design, coef, target_proba, row_weight, pairs):
@@ -112,19 +141,22 @@ def multinomial_gradient_curvature(design, coef, target_proba, row_weight, pairs
     -------
     value : float
         The unpenalised objective ``sum_ik w_i T_ik log g_ik``.
-    gradient : ndarray of shape (p, K)
+    gradient : array of shape (p, K)
         ``design^T (w * (T - G))``.
-    curvature : ndarray of shape (m, p, p)
+    curvature : array of shape (m, p, p)
         ``design^T diag(w g_k (delta_kj - g_j)) design`` for each pair: the
         negated Hessian blocks.
     """
+    xp = namespace(design)
     log_proba = linear_log_softmax(design, coef)
-    value = float(row_weight @ np.sum(target_proba * log_proba, axis=1))
-    proba = np.exp(log_proba)
+    value = float(row_weight @ xp.sum(target_proba * log_proba, axis=1))
+    proba = xp.exp(log_proba)
     gradient = design.T @ (row_weight[:, None] * (target_proba - proba))
+    blocks = []
+    for k, j in np.asarray(pairs).reshape(-1, 2).tolist():
+        factor = row_weight * proba[:, k] * (float(k == j) - proba[:, j])
+        blocks.append(design.T @ (design * factor[:, None]))
     n_params = design.shape[1]
-    curvature = np.empty((len(pairs), n_params, n_params))
-    for pair, (k, j) in enumerate(pairs):
-        factor = row_weight * proba[:, k] * ((k == j) - proba[:, j])
-        curvature[pair] = design.T @ (design * factor[:, None])
-    return value, gradient, curvature
+    if not blocks:
+        return value, gradient, xp.zeros((0, n_params, n_params), device=design.device)
+    return value, gradient, xp.stack(blocks)
