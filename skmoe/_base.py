@@ -18,6 +18,7 @@ from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
 from sklearn.utils import check_random_state
 from sklearn.utils._array_api import check_same_namespace, get_namespace
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -632,6 +633,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         tags.non_deterministic = False
+        # Linear experts and the built-in gate run in any array-API namespace.
+        estimator = (
+            self._default_estimator() if self.estimator is None else self.estimator
+        )
+        builtin_gate = self.gate is None or type(self.gate) is LogisticRegression
+        tags.array_api_support = builtin_gate and batched_kind(estimator) is not None
         return tags
 
 
@@ -657,7 +664,7 @@ def _weighted_scaling(X, sample_weight):
     mean = sample_weight @ X / total
     variance = sample_weight @ (X - mean) ** 2 / total
     scale = xp.sqrt(variance)
-    constant = scale <= 1e-12 * xp.maximum(xp.abs(mean), xp.asarray(1e-300))
+    constant = scale <= 1e-12 * xp.clip(xp.abs(mean), min=1e-300)
     return mean, xp.where(constant, xp.ones_like(scale), scale)
 
 
