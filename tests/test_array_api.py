@@ -190,3 +190,39 @@ def test_gpu_backend_trains_on_the_device_and_predicts_on_the_host(
     strict_gpu.clear()
     fitted.set_params(warm_start=True, max_iter=2).fit(X, y)
     assert strict_gpu and isinstance(fitted.expert_weights_, np.ndarray)
+
+
+def test_kernels_on_a_device_match_numpy():
+    rng = np.random.RandomState(0)
+    n, p, K = 200, 4, 3
+    design = np.column_stack([rng.randn(n, p - 1), np.ones(n)])
+    coef, y = rng.randn(p, K), rng.randn(n)
+    responsibilities = rng.dirichlet(np.ones(K), size=n)
+    weight = rng.uniform(0.5, 2.0, size=n)
+    variance = rng.uniform(0.5, 2.0, size=K)
+    pairs = np.array([(k, j) for k in range(K) for j in range(k + 1)])
+    penalty = np.append(np.full(p - 1, 0.1), 0.0)
+    numpy_args = (design, coef, y, responsibilities, weight, variance)
+    device_args = [_on(array, "device1") for array in numpy_args]
+
+    def results(design, coef, y, responsibilities, weight, variance):
+        log_gate = _xp.linear_log_softmax(design, coef)
+        log_expert = _xp.gaussian_log_density(design, coef, y, variance)
+        return [
+            *_xp.e_step(log_gate, log_expert, weight),
+            *_xp.weighted_normal_equations(design, y, responsibilities, weight),
+            _xp.gaussian_residual_sums(design, coef, y, responsibilities, weight),
+            _xp.multinomial_objective(design, coef, responsibilities, weight, penalty),
+            *_xp.multinomial_gradient_curvature(
+                design, coef, responsibilities, weight, pairs
+            ),
+        ]
+
+    expected = results(*numpy_args)
+    for got, want in zip(results(*device_args), expected, strict=True):
+        if isinstance(want, float):
+            assert isinstance(got, float)
+            assert got == pytest.approx(want, rel=1e-12)
+        else:
+            _assert_on(got, "device1")
+            np.testing.assert_allclose(_host(got), want, rtol=1e-12, atol=1e-12)
