@@ -270,7 +270,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     def _move_fitted_arrays(self, convert):
         """Apply ``convert`` (to the host, to a device) to every fitted array."""
-        owners = [self, *self.experts_]
+        # Batched linear experts hold device arrays; other experts stay numpy.
+        owners = [self, *(self.experts_ if self._batched else [])]
         for owner in owners:
             for name, value in vars(owner).items():
                 fitted = name.endswith("_") or (owner is self and name.startswith("_"))

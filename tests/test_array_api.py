@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import sklearn
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.tree import DecisionTreeRegressor
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from skmoe import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor, _backend
 from skmoe._kernels import _xp
@@ -226,3 +226,23 @@ def test_kernels_on_a_device_match_numpy():
         else:
             _assert_on(got, "device1")
             np.testing.assert_allclose(_host(got), want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_gpu_backend_with_tree_experts_and_a_classifier_gate(strict_gpu, mcycle):
+    """Experts and gates that take numpy only work on host copies."""
+    X, y = mcycle
+    estimator = MixtureOfExpertsRegressor(
+        DecisionTreeRegressor(max_depth=2),
+        n_experts=2,
+        gate=DecisionTreeClassifier(max_depth=3, random_state=0),
+        max_iter=5,
+        random_state=0,
+    )
+    reference = sklearn.clone(estimator).set_params(backend="numpy").fit(X, y)
+    fitted = sklearn.clone(estimator).set_params(backend="cupy", warm_start=True)
+    fitted.fit(X, y)
+    assert fitted.log_likelihood_ == pytest.approx(reference.log_likelihood_, rel=1e-6)
+    fitted.fit(X, y)  # warm start: the trees stay numpy estimators
+    assert isinstance(fitted.experts_[0].tree_.value, np.ndarray)
+    np.testing.assert_allclose(fitted.predict(X), fitted.predict(X.copy()))
