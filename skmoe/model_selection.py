@@ -1,0 +1,78 @@
+"""Choosing the number of experts by an information criterion."""
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import clone
+
+_CRITERIA = ("bic", "aic")
+
+
+def select_n_experts(estimator, X, y, n_experts=range(1, 6), *, criterion="bic"):
+    """Fit a mixture for each number of experts and keep the best by BIC or AIC.
+
+    The counterpart of flexmix's ``stepFlexmix``: one fit per candidate K
+    (each with the estimator's own ``n_init`` restarts), compared by an
+    information criterion on the training data. BIC (the default) is
+    consistent for the number of components; AIC tends to choose more.
+    Both need experts with a known number of parameters (linear models) and
+    the built-in gate.
+
+    Parameters
+    ----------
+    estimator : MixtureOfExpertsRegressor or MixtureOfExpertsClassifier
+        Cloned for each candidate, with ``n_experts`` set.
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+    n_experts : iterable of int, default=range(1, 6)
+        The candidate numbers of experts.
+    criterion : {"bic", "aic"}, default="bic"
+
+    Returns
+    -------
+    best : estimator
+        The fitted estimator with the lowest criterion.
+    results : pandas.DataFrame
+        One row per candidate, indexed by ``n_experts``: ``log_likelihood``,
+        ``n_parameters``, ``bic``, ``aic`` and ``converged``.
+
+    Examples
+    --------
+    >>> from skmoe import MixtureOfExpertsRegressor, select_n_experts
+    >>> from skmoe.datasets import load_mcycle
+    >>> X, y = load_mcycle(return_X_y=True)
+    >>> best, results = select_n_experts(
+    ...     MixtureOfExpertsRegressor(n_init=5, random_state=0), X, y, range(1, 4)
+    ... )
+    >>> list(results.columns)
+    ['log_likelihood', 'n_parameters', 'bic', 'aic', 'converged']
+    """
+    import pandas as pd
+
+    if criterion not in _CRITERIA:
+        raise ValueError(f"criterion must be one of {_CRITERIA}; got {criterion!r}.")
+    candidates = sorted(set(n_experts))
+    if not candidates or not all(
+        isinstance(k, Integral) and not isinstance(k, bool) and k >= 1
+        for k in candidates
+    ):
+        raise ValueError(
+            f"n_experts must be a non-empty collection of positive integers; "
+            f"got {n_experts!r}."
+        )
+    rows, fitted = [], {}
+    for k in candidates:
+        model = clone(estimator).set_params(n_experts=k).fit(X, y)
+        fitted[k] = model
+        rows.append(
+            {
+                "log_likelihood": model.log_likelihood_,
+                "n_parameters": model._n_parameters(),
+                "bic": model.bic(X, y),
+                "aic": model.aic(X, y),
+                "converged": model.converged_,
+            }
+        )
+    results = pd.DataFrame(rows, index=pd.Index(candidates, name="n_experts"))
+    best = int(results.index[np.argmin(results[criterion].to_numpy())])
+    return fitted[best], results
