@@ -19,7 +19,6 @@ host whatever the backend; experts that only take numpy get host copies.
 import importlib.util
 from contextlib import contextmanager
 
-import numpy as np
 from sklearn.externals import array_api_compat
 from sklearn.utils._array_api import _convert_to_numpy
 
@@ -33,7 +32,8 @@ def resolve_backend(backend):
     "auto" picks numba when it is installed, else numpy. "cupy" needs CuPy.
     """
     if backend == "cupy":
-        device_namespace()  # ImportError with the install line if CuPy is absent
+        if importlib.util.find_spec("cupy") is None:
+            device_namespace()  # the ImportError that says how to install it
         return "cupy"
     if backend == "auto":
         return "numba" if importlib.util.find_spec("numba") is not None else "numpy"
@@ -47,8 +47,10 @@ def device_namespace():
             'backend="cupy" needs CuPy, which is not installed. Install it '
             'with: pip install "skmoe[gpu]"'
         )
-    xp = array_api_compat.array_namespace(__import__("cupy").empty(0))
-    return xp, xp.empty(0).device
+    import cupy
+    from sklearn.externals.array_api_compat import cupy as xp
+
+    return xp, cupy.cuda.Device()
 
 
 def get_kernels(backend):
@@ -71,8 +73,18 @@ def namespace(*arrays):
 
 
 def is_numpy(array):
-    """True for numpy arrays (and scalars, lists: anything numpy takes)."""
-    return not hasattr(array, "__array_namespace__") or isinstance(array, np.ndarray)
+    """True for numpy arrays, and for what numpy takes (lists, sparse matrices).
+
+    Arrays of any other array library (CuPy, PyTorch...) are not.
+    """
+    return array_api_compat.is_numpy_array(array) or not (
+        array_api_compat.is_array_api_obj(array)
+    )
+
+
+def device(array):
+    """The device of an array ("cpu" for numpy, whatever its version)."""
+    return array_api_compat.device(array)
 
 
 def to_host(array):
@@ -86,10 +98,9 @@ def to_device(array, like):
     """``array`` (numpy, or of ``like``'s namespace) where ``like`` lives."""
     if is_numpy(like):
         return to_host(array)
-    xp = namespace(like)
-    if not is_numpy(array) and array.device == like.device:
+    if not is_numpy(array) and device(array) == device(like):
         return array
-    return xp.asarray(to_host(array), device=like.device)
+    return namespace(like).asarray(to_host(array), device=device(like))
 
 
 # Below this many rows a parallel kernel launch costs more than it saves.

@@ -20,7 +20,7 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils import check_random_state
-from sklearn.utils._array_api import check_same_namespace, get_namespace
+from sklearn.utils._array_api import get_namespace
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
@@ -31,6 +31,7 @@ from sklearn.utils.validation import (
 
 from ._backend import (
     ARRAY_API,
+    device,
     device_namespace,
     get_kernels,
     is_numpy,
@@ -50,10 +51,6 @@ _INIT_SMOOTHING = 0.05
 # k-means initialisation is fitted on a random subsample of at most this
 # many rows, then assigns every row.
 _KMEANS_MAX_ROWS = 10_000
-
-
-# Fitted attributes that stay numpy whatever the namespace of the data.
-_HOST_ATTRIBUTES = ("classes_", "feature_names_in_")
 
 
 class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
@@ -78,6 +75,14 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             Interval(Integral, 1, None, closed="left"),
         ],
     }
+
+    # Fitted arrays that live on the device of the data (array-API fits).
+    _DEVICE_ATTRIBUTES = (
+        "_feature_mean",
+        "_feature_scale",
+        "expert_weights_",
+        "log_likelihood_path_",
+    )
 
     def __init__(
         self,
@@ -168,23 +173,21 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             raise ValueError("sample_weight must have a positive sum.")
         return X, y, sample_weight
 
-    def _compute_arrays(self, X, y, sample_weight):
+    def _compute_arrays(self, X, sample_weight):
         """The fit's arrays where EM runs, and the backend that runs there.
 
         Array-API input (under ``array_api_dispatch``) stays in its namespace
         and on its device; with ``backend="cupy"`` numpy input is copied to
-        the GPU once. Both run the array-API kernels.
+        the GPU once (densified if sparse). Both run the array-API kernels.
         """
         backend = resolve_backend(self.backend)
         if not is_numpy(X):
-            return X, y, sample_weight, ARRAY_API
+            return X, sample_weight, ARRAY_API
         if backend != "cupy":
-            return X, y, sample_weight, backend
-        xp, device = device_namespace()
-        if sparse.issparse(X):
-            X = X.toarray()
-        X = xp.asarray(X, device=device)
-        return X, to_device(y, X), to_device(sample_weight, X), ARRAY_API
+            return X, sample_weight, backend
+        xp, gpu = device_namespace()
+        X = xp.asarray(X.toarray() if sparse.issparse(X) else X, device=gpu)
+        return X, to_device(sample_weight, X), ARRAY_API
 
     def fit(self, X, y, sample_weight=None):
         """Fit the mixture of experts by expectation-maximisation.
@@ -202,10 +205,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self._validate_params()
         X, y, sample_weight = self._validate_fit_data(X, y, sample_weight)
         previous_classes = getattr(self, "classes_", None)
-        y = to_device(y, X)  # y may come from another namespace or device
-        host_input = is_numpy(X)
-        X, y, sample_weight, self._backend = self._compute_arrays(X, y, sample_weight)
-        y = self._prepare_targets(y, sample_weight)
+        # What experts that only take numpy see: the input itself if it is
+        # numpy (kept sparse if it is), else a host copy made when needed.
+        host_X = X if is_numpy(X) else None
+        X, sample_weight, self._backend = self._compute_arrays(X, sample_weight)
+        y = self._prepare_targets(y, sample_weight, X)
         estimator = (
             self._default_estimator() if self.estimator is None else self.estimator
         )
@@ -220,7 +224,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             self._feature_mean, self._feature_scale = _weighted_scaling(
                 X, sample_weight
             )
-        data = self._training_data(X, y, sample_weight)
+        data = self._training_data(X, y, sample_weight, host_X)
         if isinstance(self.init, str) or continuing:
             initial = None
         else:
@@ -254,11 +258,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 }
         for name, value in best.items():
             setattr(self, name, value)
-        if host_input and self._backend == ARRAY_API:
+        if host_X is not None and self._backend == ARRAY_API:
             # Trained on the GPU for numpy input: the model comes back to the
             # host and predicts on numpy input like any other estimator.
             self._move_fitted_arrays(to_host)
-            self._backend = "numpy"
+            self._backend = resolve_backend("auto")
         if not self.converged_ and self.max_iter > 0:
             warnings.warn(
                 f"EM did not converge in max_iter={self.max_iter} iterations "
@@ -270,17 +274,17 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
     def _move_fitted_arrays(self, convert):
         """Apply ``convert`` (to the host, to a device) to every fitted array."""
-        # Batched linear experts hold device arrays; other experts stay numpy.
-        owners = [self, *(self.experts_ if self._batched else [])]
-        for owner in owners:
-            for name, value in vars(owner).items():
-                fitted = name.endswith("_") or (owner is self and name.startswith("_"))
-                if fitted and name not in _HOST_ATTRIBUTES and hasattr(value, "shape"):
+        owned = {
+            self: self._DEVICE_ATTRIBUTES,
+            self.gate_: ("_coef", "feature_mean", "feature_scale"),
+        }
+        if self._batched:  # other experts hold numpy arrays whatever happens
+            owned.update({expert: ("coef_", "intercept_") for expert in self.experts_})
+        for owner, names in owned.items():
+            for name in names:
+                value = getattr(owner, name, None)
+                if hasattr(value, "shape"):
                     setattr(owner, name, convert(value))
-        gate = self.gate_
-        for name in ("_coef", "feature_mean", "feature_scale"):
-            if hasattr(gate, name):
-                setattr(gate, name, convert(getattr(gate, name)))
 
     def _experts_have_partial_fit(self):
         estimator = (
@@ -326,7 +330,12 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 )
             self._n_chunks = 1
             return self
-        X = self._validate_X(X)
+        if self._on_device() or not is_numpy(X):
+            raise TypeError(
+                "partial_fit takes numpy input and a model on the host; fit "
+                "array-API input with fit."
+            )
+        X = self._validate_X(X, "partial_fit")
         y = self._encode_targets(y, X.shape[0])
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
         data = self._training_data(X, y, sample_weight)
@@ -354,28 +363,27 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         )
         return self
 
-    def _training_data(self, X, y, sample_weight):
+    def _training_data(self, X, y, sample_weight, host_X=None):
         """The arrays one EM run reads: raw and standardised features, targets."""
         if not is_numpy(X):
             xp = namespace(X)
-            ones = xp.ones((X.shape[0], 1), dtype=xp.float64, device=X.device)
+            ones = xp.ones((X.shape[0], 1), dtype=xp.float64, device=device(X))
             standard = (X - self._feature_mean) / self._feature_scale
-            return _TrainingData(
-                X, xp.concat([standard, ones], axis=1), y, sample_weight
-            )
+            design = xp.concat([standard, ones], axis=1)
+            return _TrainingData(X, design, y, sample_weight, host_X)
         design = np.empty((X.shape[0], X.shape[1] + 1))
         dense = X.toarray() if sparse.issparse(X) else X
         np.subtract(dense, self._feature_mean, out=design[:, :-1])
         design[:, :-1] /= self._feature_scale
         design[:, -1] = 1.0
-        return _TrainingData(X, design, y, sample_weight)
+        return _TrainingData(X, design, y, sample_weight, host_X)
 
     def _check_warm_start(self, X, previous_classes):
         same_classes = previous_classes is None or np.array_equal(
             previous_classes, getattr(self, "classes_", None)
         )
         if (
-            X.shape[1] != len(self._feature_mean)
+            X.shape[1] != self._feature_mean.shape[0]
             or len(self.experts_) != self.n_experts
             or not same_classes
         ):
@@ -526,7 +534,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             "expert_weights_": data.sample_weight @ responsibilities / total_weight,
             "log_likelihood_": log_likelihood,
             "log_likelihood_path_": xp.asarray(
-                path, dtype=xp.float64, device=data.design.device
+                path, dtype=xp.float64, device=device(data.design)
             ),
             "n_iter_": len(path),
             "converged_": converged,
@@ -535,8 +543,17 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     # -- inference ----------------------------------------------------------
     def _validate_X(self, X, method="predict"):
         check_is_fitted(self)
-        check_same_namespace(X, self, attribute="_feature_mean", method=method)
         xp, _ = get_namespace(X)
+        if self._on_device() or not is_numpy(X):
+            model = namespace(self._feature_mean), device(self._feature_mean)
+            if is_numpy(X) or (namespace(X), device(X)) != model:
+                where = "numpy" if is_numpy(X) else f"{xp.__name__} on {device(X)}"
+                raise ValueError(
+                    f"Inputs passed to {type(self).__name__}.{method}() must use "
+                    "the same namespace and the same device as those passed to "
+                    f"fit(): the model is in {model[0].__name__} on {model[1]}, "
+                    f"X in {where}."
+                )
         return validate_data(
             self, X, accept_sparse="csr", dtype=xp.float64, reset=False
         )
@@ -568,15 +585,13 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         return namespace(proba).argmax(proba, axis=1)
 
     def _routing(self, X):
-        """Gate weights after ``top_k`` routing, and each expert's rows.
+        """Gate weights after ``top_k`` routing.
 
         Returns
         -------
-        weights : ndarray of shape (n_samples, n_experts)
+        weights : array of shape (n_samples, n_experts)
             Gate probabilities, zero outside each sample's ``top_k`` experts
             and renormalised over them.
-        rows : list of K index arrays
-            The samples each expert must be evaluated on.
         """
         if self.top_k is not None and self.top_k > self.n_experts:
             raise ValueError(
@@ -585,9 +600,11 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         weights = self._gate_proba(X)
         if self.top_k is not None:
             weights = _keep_top(weights, self.top_k)
-        host_weights = to_host(weights)
-        rows = [np.flatnonzero(host_weights[:, k] > 0) for k in range(self.n_experts)]
-        return weights, rows
+        return weights
+
+    def _on_device(self):
+        """True when the fitted model lives on a device (an array-API fit)."""
+        return not is_numpy(self._feature_mean)
 
     def log_likelihood(self, X, y):
         """Log-likelihood of each sample, ``log p(y_i | x_i)``.
@@ -645,12 +662,23 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
 
 @dataclass
 class _TrainingData:
-    """Arrays of one fit: raw features, standardised design with a ones column."""
+    """Arrays of one fit: raw features, standardised design with a ones column.
 
-    X: np.ndarray
-    design: np.ndarray
-    y: np.ndarray
-    sample_weight: np.ndarray
+    All on the device of the fit; ``host_X`` are the features as experts that
+    only take numpy see them (copied from the device once, when first needed).
+    """
+
+    X: object
+    design: object
+    y: object
+    sample_weight: object
+    _host_X: object = None
+
+    @property
+    def host_X(self):
+        if self._host_X is None:
+            self._host_X = to_host(self.X)
+        return self._host_X
 
 
 def _weighted_scaling(X, sample_weight):
@@ -705,15 +733,11 @@ def _expert_n_parameters(expert):
             f"bic and aic need experts with a known number of parameters (linear "
             f"models with coef_); {type(expert).__name__} has none."
         )
-    coef = np.atleast_2d(coef)
-    intercept = np.atleast_1d(getattr(expert, "intercept_", 0.0))
-    n_params = coef.size + (
-        intercept.size if getattr(expert, "fit_intercept", False) else 0
-    )
-    n_classes = len(getattr(expert, "classes_", ()))
-    if n_classes > 2:
+    # Shapes only: the weights may live on a device.
+    shape = tuple(coef.shape) if len(coef.shape) == 2 else (1, *coef.shape)
+    fit_intercept = getattr(expert, "fit_intercept", False)
+    n_params = shape[0] * (shape[1] + (1 if fit_intercept else 0))
+    if len(getattr(expert, "classes_", ())) > 2:
         # Multinomial models are over-parametrised by one class.
-        n_params -= coef.shape[1] + (
-            1 if getattr(expert, "fit_intercept", False) else 0
-        )
+        n_params -= shape[1] + (1 if fit_intercept else 0)
     return n_params

@@ -7,7 +7,7 @@ from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
-from ._backend import namespace, to_device, to_host
+from ._backend import device, namespace, to_device, to_host
 from ._base import BaseMixtureOfExperts
 from ._experts import fit_experts, fit_logistic_experts
 from ._kernels import _xp
@@ -83,10 +83,10 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
     def _default_estimator(self):
         return LogisticRegression()
 
-    def _prepare_targets(self, y, sample_weight):
+    def _prepare_targets(self, y, sample_weight, like):
         # Labels are encoded on the host (they may be strings); the class
         # indices go to the device of the data.
-        on_device, y = y, column_or_1d(to_host(y), warn=True)
+        y = column_or_1d(to_host(y), warn=True)
         check_classification_targets(y)
         self.classes_, encoded = np.unique(y, return_inverse=True)
         present = np.unique(encoded[to_host(sample_weight) > 0])
@@ -95,7 +95,7 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
                 "MixtureOfExpertsClassifier needs samples of at least 2 classes "
                 f"with positive weight; got 1 class: {self.classes_[present]}."
             )
-        return to_device(encoded, on_device)
+        return to_device(encoded, like)
 
     def _encode_targets(self, y, n_samples):
         y = column_or_1d(to_host(y))
@@ -115,8 +115,12 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         onehot[np.arange(len(y)), y] = 1.0
         return onehot
 
-    def _expert_proba(self, expert, X):
-        """predict_proba of one expert, aligned to ``classes_``, on X's device."""
+    def _expert_proba(self, expert, X, host_X=None):
+        """predict_proba of one expert, aligned to ``classes_``, on X's device.
+
+        Experts other than batched logistic ones predict on ``host_X`` (a
+        numpy copy of X, made here if not given).
+        """
         if self._batched == "logistic":
             # Batched logistic experts know every class; computed on the device.
             xp = namespace(self._feature_mean)
@@ -124,10 +128,10 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
             if len(self.classes_) == 2:
                 logits = xp.concat([xp.zeros_like(logits), logits], axis=1)
             return xp.exp(_xp.log_softmax(logits))
-        host = to_host(X)
-        proba = np.zeros((host.shape[0], len(self.classes_)))
+        host_X = to_host(X) if host_X is None else host_X
+        proba = np.zeros((host_X.shape[0], len(self.classes_)))
         columns = np.searchsorted(self.classes_, expert.classes_)
-        proba[:, columns] = expert.predict_proba(host)
+        proba[:, columns] = expert.predict_proba(host_X)
         return to_device(proba, X)
 
     def _fit_expert_params(self, data, responsibilities):
@@ -146,8 +150,8 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         else:
             self.experts_ = fit_experts(
                 self.experts_,
-                data.X,
-                self.classes_[data.y],
+                data.host_X,
+                self.classes_[to_host(data.y)],
                 responsibilities,
                 data.sample_weight,
                 self.n_jobs,
@@ -165,10 +169,10 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
 
     def _expert_log_density(self, data):
         xp = namespace(data.design)
-        classes = xp.arange(len(self.classes_), device=data.design.device)
+        classes = xp.arange(len(self.classes_), device=device(data.design))
         onehot = xp.astype(data.y[:, None] == classes[None, :], xp.float64)
         likelihood = [
-            xp.sum(self._expert_proba(expert, data.X) * onehot, axis=1)
+            xp.sum(self._expert_proba(expert, data.X, data.host_X) * onehot, axis=1)
             for expert in self.experts_
         ]
         return xp.log(xp.clip(xp.stack(likelihood, axis=1), min=_PROBA_FLOOR))
@@ -181,23 +185,25 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         return self._predict_proba(self._validate_X(X, "predict_proba"))
 
     def _predict_proba(self, X):
-        weights, rows = self._routing(X)
-        xp = namespace(weights)
-        if self._batched == "logistic":
-            # Cheap experts, on the device: every expert on every row.
+        weights = self._routing(X)
+        if self._on_device():
+            # Every expert on every row (the array API has no scatter); experts
+            # other than batched logistic ones predict on one host copy.
+            host_X = None if self._batched else to_host(X)
             proba = 0.0
             for k, expert in enumerate(self.experts_):
-                proba = proba + weights[:, k : k + 1] * self._expert_proba(expert, X)
+                expert_proba = self._expert_proba(expert, X, host_X)
+                proba = proba + weights[:, k : k + 1] * expert_proba
             return proba
-        # Each expert predicts only the rows routed to it (on the host).
-        host, host_weights = to_host(X), to_host(weights)
-        proba = np.zeros((host.shape[0], len(self.classes_)))
-        for k, (expert, expert_rows) in enumerate(zip(self.experts_, rows)):
-            if len(expert_rows):
-                proba[expert_rows] += host_weights[
-                    expert_rows, k, None
-                ] * self._expert_proba(expert, host[expert_rows])
-        return xp.asarray(proba, device=weights.device)
+        # Each expert predicts only the rows routed to it.
+        proba = np.zeros((X.shape[0], len(self.classes_)))
+        for k, expert in enumerate(self.experts_):
+            rows = np.flatnonzero(weights[:, k] > 0)
+            if len(rows):
+                proba[rows] += weights[rows, k, None] * self._expert_proba(
+                    expert, X[rows]
+                )
+        return proba
 
     def predict_log_proba(self, X):
         """Log class probabilities of the mixture, shape (n_samples, n_classes)."""
@@ -212,4 +218,4 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         best = to_host(namespace(proba).argmax(proba, axis=1))
         labels = self.classes_[best]
         # Numeric labels follow the data to its namespace and device.
-        return labels if labels.dtype == object else to_device(labels, proba)
+        return to_device(labels, proba) if labels.dtype.kind in "biuf" else labels

@@ -18,7 +18,7 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import has_fit_parameter
 
-from ._backend import namespace, to_device, to_host
+from ._backend import device, namespace, to_device, to_host
 from ._gate import fit_multinomial
 from ._kernels._linalg import solve_psd
 
@@ -281,7 +281,7 @@ def fit_logistic_experts(
     xp = namespace(design)
     n_classes = len(classes)
     onehot = xp.astype(
-        y[:, None] == xp.arange(n_classes, device=design.device)[None, :], xp.float64
+        y[:, None] == xp.arange(n_classes, device=device(design))[None, :], xp.float64
     )
     feature_mean, feature_scale = to_host(feature_mean), to_host(feature_scale)
     binary = n_classes == 2

@@ -11,7 +11,7 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import has_fit_parameter
 
-from ._backend import is_numpy, namespace, to_device, to_host
+from ._backend import device, is_numpy, namespace, to_device, to_host
 from ._kernels import _xp
 from ._kernels._linalg import multinomial_newton_direction
 
@@ -153,7 +153,7 @@ class SoftmaxGate:
         # on the host with the small solves.
         xp = namespace(feature_mean)
         self._coef = xp.zeros(
-            (n_features + 1, n_experts), dtype=xp.float64, device=feature_mean.device
+            (n_features + 1, n_experts), dtype=xp.float64, device=device(feature_mean)
         )
         inverse_c = 0.0 if np.isinf(C) else 1.0 / C
         scale2 = to_host(feature_scale) ** 2 if raw_units else np.ones(n_features)
@@ -189,12 +189,12 @@ class SoftmaxGate:
     @property
     def coef_(self):
         """Gate weights on the raw features, shape (n_features, n_experts)."""
-        return self._coef[:-1] / self.feature_scale[:, None]
+        return self._coef[:-1, ...] / self.feature_scale[:, None]
 
     @property
     def intercept_(self):
         """Gate intercepts on the raw features, shape (n_experts,)."""
-        return self._coef[-1] - self.feature_mean @ self.coef_
+        return self._coef[-1, ...] - self.feature_mean @ self.coef_
 
     def predict_log_proba(self, X):
         """Log gate probabilities for raw features, shape (n, n_experts)."""

@@ -5,7 +5,7 @@ from sklearn.base import RegressorMixin
 from sklearn.linear_model import LinearRegression
 from sklearn.utils.validation import column_or_1d
 
-from ._backend import is_numpy, namespace, to_device, to_host
+from ._backend import device, is_numpy, namespace, to_device, to_host
 from ._base import BaseMixtureOfExperts
 from ._experts import fit_experts, fit_linear_regressors
 
@@ -103,8 +103,10 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
     def _default_estimator(self):
         return LinearRegression()
 
-    def _prepare_targets(self, y, sample_weight):
-        y = self._as_float_vector(y, warn=True)
+    _DEVICE_ATTRIBUTES = (*BaseMixtureOfExperts._DEVICE_ATTRIBUTES, "noise_variance_")
+
+    def _prepare_targets(self, y, sample_weight, like):
+        y = to_device(self._as_float_vector(y, warn=True), like)
         xp = namespace(y)
         total = xp.sum(sample_weight)
         mean = float(sample_weight @ y / total)
@@ -130,16 +132,20 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
     def _targets_for_init(self, y):
         return ((y - self._target_mean) / self._target_scale)[:, None]
 
-    def _expert_means(self, X):
-        """Every expert's prediction on every row, (n, K), on X's device."""
+    def _expert_means(self, X, host_X=None):
+        """Every expert's prediction on every row, (n, K), on X's device.
+
+        Experts other than batched linear ones predict on ``host_X`` (a numpy
+        copy of X, made here if not given).
+        """
         if self._batched == "regression":
             # Linear experts (on the device): one product for all of them.
             xp = namespace(self._feature_mean)
             coef = xp.stack([expert.coef_ for expert in self.experts_], axis=1)
             intercept = [expert.intercept_ for expert in self.experts_]
-            return X @ coef + xp.asarray(intercept, device=coef.device)
-        host = to_host(X)
-        means = np.column_stack([expert.predict(host) for expert in self.experts_])
+            return X @ coef + xp.asarray(intercept, device=device(coef))
+        host_X = to_host(X) if host_X is None else host_X
+        means = np.column_stack([expert.predict(host_X) for expert in self.experts_])
         return to_device(means, X)
 
     def _fit_expert_params(self, data, responsibilities):
@@ -159,15 +165,15 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         else:
             self.experts_ = fit_experts(
                 self.experts_,
-                data.X,
+                data.host_X,
                 data.y,
                 responsibilities,
                 data.sample_weight,
                 self.n_jobs,
             )
             # The kernels take linear maps: map the predictions by identity.
-            inputs = self._expert_means(data.X)
-            coef = namespace(inputs).eye(self.n_experts, device=inputs.device)
+            inputs = self._expert_means(data.X, data.host_X)
+            coef = namespace(inputs).eye(self.n_experts, device=device(inputs))
         sums = kernels.gaussian_residual_sums(
             inputs, coef, data.y, responsibilities, data.sample_weight
         )
@@ -204,10 +210,10 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         )
 
     def _expert_log_density(self, data):
-        means = self._expert_means(data.X)
+        means = self._expert_means(data.X, data.host_X)
         return self._kernels.gaussian_log_density(
             means,
-            namespace(means).eye(self.n_experts, device=means.device),
+            namespace(means).eye(self.n_experts, device=device(means)),
             data.y,
             self.noise_variance_,
         )
@@ -234,17 +240,18 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         std : ndarray of shape (n_samples,), only if ``return_std``
         """
         X = self._validate_X(X)
-        weights, rows = self._routing(X)
-        if self._batched == "regression":
-            means = self._expert_means(X)  # cheap: every expert on every row
+        weights = self._routing(X)
+        if self._on_device():
+            # Linear experts on the device: every expert on every row (the
+            # array API has no scatter); others predict on a host copy.
+            means = self._expert_means(X)
         else:
-            # Each expert predicts only the rows routed to it (on the host).
-            host = to_host(X)
+            # Each expert predicts only the rows routed to it.
             means = np.zeros(weights.shape)
-            for k, (expert, expert_rows) in enumerate(zip(self.experts_, rows)):
-                if len(expert_rows):
-                    means[expert_rows, k] = expert.predict(host[expert_rows])
-            means = to_device(means, weights)
+            for k, expert in enumerate(self.experts_):
+                rows = np.flatnonzero(weights[:, k] > 0)
+                if len(rows):
+                    means[rows, k] = expert.predict(X[rows])
         xp = namespace(weights)
         mean = xp.sum(weights * means, axis=1)
         if not return_std:

@@ -246,3 +246,64 @@ def test_gpu_backend_with_tree_experts_and_a_classifier_gate(strict_gpu, mcycle)
     fitted.fit(X, y)  # warm start: the trees stay numpy estimators
     assert isinstance(fitted.experts_[0].tree_.value, np.ndarray)
     np.testing.assert_allclose(fitted.predict(X), fitted.predict(X.copy()))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_classifier_with_tree_experts_and_string_labels_on_a_device():
+    X, y = make_moe_classification(n_samples=300, n_classes=3, random_state=2)
+    labels = np.array(["low", "mid", "high"])[y]
+    estimator = MixtureOfExpertsClassifier(
+        DecisionTreeClassifier(max_depth=2, random_state=0),
+        n_experts=2,
+        max_iter=5,
+        random_state=0,
+    )
+    reference = sklearn.clone(estimator).fit(X, labels)
+    with sklearn.config_context(array_api_dispatch=True):
+        fitted = sklearn.clone(estimator).fit(_on(X, "device1"), labels)
+        proba = fitted.predict_proba(_on(X, "device1"))
+        predicted = fitted.predict(_on(X, "device1"))
+    _assert_on(proba, "device1")
+    np.testing.assert_allclose(_host(proba), reference.predict_proba(X), atol=1e-6)
+    # String labels cannot live on a device: they come back as numpy.
+    np.testing.assert_array_equal(predicted, reference.predict(X))
+
+
+def test_bic_warm_start_and_gate_weights_on_a_device(mcycle):
+    X, y = mcycle
+    estimator = MixtureOfExpertsRegressor(n_experts=3, random_state=0)
+    reference, fitted = _fit_both(estimator, X, y, "device1")
+    X_device, y_device = _on(X, "device1"), _on(y, "device1")
+    with sklearn.config_context(array_api_dispatch=True):
+        assert fitted.bic(X_device, y_device) == pytest.approx(reference.bic(X, y))
+        assert fitted.aic(X_device, y_device) == pytest.approx(reference.aic(X, y))
+        _assert_on(fitted.gate_.coef_, "device1")
+        np.testing.assert_allclose(
+            _host(fitted.gate_.coef_), reference.gate_.coef_, rtol=1e-6, atol=1e-9
+        )
+        for model, data in ((fitted, (X_device, y_device)), (reference, (X, y))):
+            model.set_params(warm_start=True, max_iter=3).fit(*data)
+    assert fitted.log_likelihood_ == pytest.approx(reference.log_likelihood_, rel=1e-6)
+    _assert_on(fitted.noise_variance_, "device1")
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_partial_fit_refuses_device_input(mcycle):
+    from sklearn.linear_model import SGDRegressor
+
+    X, y = mcycle
+    online = MixtureOfExpertsRegressor(SGDRegressor(), n_experts=2, max_iter=2)
+    with sklearn.config_context(array_api_dispatch=True):
+        with pytest.raises(TypeError, match="partial_fit takes numpy"):
+            online.partial_fit(_on(X, "device1"), _on(y, "device1"))
+            online.partial_fit(_on(X, "device1"), _on(y, "device1"))
+
+
+def test_gpu_backend_with_string_labels(strict_gpu):
+    X, y = make_moe_classification(n_samples=300, n_classes=3, random_state=3)
+    labels = np.array(["a", "b", "c"])[y]
+    reference = MixtureOfExpertsClassifier(n_experts=2, random_state=0).fit(X, labels)
+    fitted = MixtureOfExpertsClassifier(n_experts=2, random_state=0, backend="cupy")
+    fitted.fit(X, labels)
+    assert strict_gpu
+    np.testing.assert_array_equal(fitted.predict(X), reference.predict(X))

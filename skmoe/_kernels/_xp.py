@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from .._backend import namespace, to_device
+from .._backend import device, namespace, to_device
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -158,5 +158,5 @@ def multinomial_gradient_curvature(design, coef, target_proba, row_weight, pairs
         blocks.append(design.T @ (design * factor[:, None]))
     n_params = design.shape[1]
     if not blocks:
-        return value, gradient, xp.zeros((0, n_params, n_params), device=design.device)
+        return value, gradient, xp.zeros((0, n_params, n_params), device=device(design))
     return value, gradient, xp.stack(blocks)
