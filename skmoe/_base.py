@@ -622,8 +622,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         """
         X = self._validate_X(X, "log_likelihood")
         y = to_device(self._encode_targets(y, X.shape[0]), X)
-        xp = namespace(X) if not sparse.issparse(X) else np
-        ones = xp.ones(X.shape[0], dtype=xp.float64, device=getattr(X, "device", None))
+        ones = to_device(np.ones(X.shape[0]), X)
         return self._e_step(self._training_data(X, y, ones))[1]
 
     def _n_parameters(self):
