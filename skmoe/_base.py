@@ -406,6 +406,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         log_gate = self.gate_._log_proba(self._gate_input(data), self._kernels)
         return self._kernels.e_step(log_gate, log_expert, data.sample_weight)
 
+    def _run_fused_em(self, data, responsibilities, run):
+        """A specialised EM run for models that have one, else None."""
+        return None
+
     @property
     def _kernels(self):
         return get_kernels(getattr(self, "_backend", "numpy"))
@@ -416,6 +420,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         ``responsibilities`` are the initial ones, turned into parameters by a
         first M-step; None continues from the current parameters.
         """
+        fused = self._run_fused_em(data, responsibilities, run)
+        if fused is not None:
+            return fused
         total_weight = data.sample_weight.sum()
         log_expert = None
         if responsibilities is not None:

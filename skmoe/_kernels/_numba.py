@@ -266,3 +266,184 @@ def multinomial_gradient_curvature(design, coef, target_proba, row_weight, pairs
         gradient.sum(axis=0),
         _unpack(curvature.sum(axis=0), design.shape[1]),
     )
+
+
+# -- one fused pass per EM iteration (linear Gaussian experts, softmax gate) ---
+
+# Rows per block of the fused pass: its per-block partial sums are larger.
+_PASS_BLOCK = 4096
+
+# Floating-point contraction (a * b + c as one FMA) only; no reassociation,
+# so that results do not depend on how a loop is vectorised.
+_PARALLEL_CONTRACT = {**_PARALLEL, "fastmath": {"contract"}}
+
+
+@numba.njit(**_PARALLEL_CONTRACT)
+def _em_pass(
+    design,
+    y,
+    sample_weight,
+    gate_coef,
+    expert_coef,
+    variance,
+    previous,
+    out,
+    update,
+    pairs,
+    n_blocks,
+):
+    n_samples, n_params = design.shape
+    n_experts = gate_coef.shape[1]
+    n_pairs = pairs.shape[0]
+    n_packed = n_params * (n_params + 1) // 2
+    scalars = np.zeros((n_blocks, 3))
+    gradient = np.zeros((n_blocks, n_params, n_experts))
+    curvature = np.zeros((n_blocks, n_pairs, n_packed))
+    grams = np.zeros((n_blocks, n_experts, n_packed))
+    moments = np.zeros((n_blocks, n_params, n_experts))
+    sums = np.zeros((n_blocks, 2, n_experts))
+    log_norm = np.empty(n_experts)
+    half_precision = np.empty(n_experts)
+    for k in range(n_experts):
+        log_norm[k] = -0.5 * (LOG_2PI + math.log(variance[k]))
+        half_precision[k] = 0.5 / variance[k]
+    for block in prange(n_blocks):
+        log_gate = np.empty(n_experts)
+        means = np.empty(n_experts)
+        proba = np.empty(n_experts)
+        resp = np.empty(n_experts)
+        outer = np.empty(n_packed)
+        block_gradient = np.zeros((n_params, n_experts))
+        block_curvature = np.zeros((n_pairs, n_packed))
+        block_grams = np.zeros((n_experts, n_packed))
+        block_moments = np.zeros((n_params, n_experts))
+        block_sums = np.zeros((2, n_experts))
+        log_likelihood = 0.0
+        previous_value = 0.0
+        value = 0.0
+        for i in range(block * _PASS_BLOCK, min((block + 1) * _PASS_BLOCK, n_samples)):
+            weight = sample_weight[i]
+            target = y[i]
+            # Gate logits and expert means: j outer, k inner (contiguous).
+            for k in range(n_experts):
+                log_gate[k] = 0.0
+                means[k] = 0.0
+            for j in range(n_params):
+                x = design[i, j]
+                for k in range(n_experts):
+                    log_gate[k] += x * gate_coef[j, k]
+                    means[k] += x * expert_coef[j, k]
+            largest = -np.inf
+            for k in range(n_experts):
+                largest = max(largest, log_gate[k])
+            if not math.isfinite(largest):
+                largest = 0.0
+            total = 0.0
+            for k in range(n_experts):
+                proba[k] = math.exp(log_gate[k] - largest)
+                total += proba[k]
+            shift = largest + math.log(total)
+            for k in range(n_experts):
+                log_gate[k] -= shift
+                proba[k] /= total
+            if update:
+                row_value = 0.0
+                for k in range(n_experts):
+                    if previous[i, k] != 0.0:
+                        row_value += previous[i, k] * log_gate[k]
+                previous_value += weight * row_value
+                largest = -np.inf
+                for k in range(n_experts):
+                    residual = target - means[k]
+                    resp[k] = (
+                        log_gate[k]
+                        + log_norm[k]
+                        - half_precision[k] * residual * residual
+                    )
+                    largest = max(largest, resp[k])
+                if not math.isfinite(largest):
+                    largest = 0.0
+                total = 0.0
+                for k in range(n_experts):
+                    resp[k] = math.exp(resp[k] - largest)
+                    total += resp[k]
+                for k in range(n_experts):
+                    resp[k] /= total
+                    out[i, k] = resp[k]
+                log_likelihood += weight * (largest + math.log(total))
+            else:
+                for k in range(n_experts):
+                    resp[k] = previous[i, k]
+            if weight == 0.0:
+                continue
+            row_value = 0.0
+            for k in range(n_experts):
+                if resp[k] != 0.0:
+                    row_value += resp[k] * log_gate[k]
+            value += weight * row_value
+            index = 0
+            for a in range(n_params):
+                x = design[i, a]
+                for b in range(a + 1):
+                    outer[index] = x * design[i, b]
+                    index += 1
+            for j in range(n_params):
+                x = weight * design[i, j]
+                x_target = x * target
+                for k in range(n_experts):
+                    block_gradient[j, k] += x * (resp[k] - proba[k])
+                    block_moments[j, k] += x_target * resp[k]
+            for k in range(n_experts):
+                share = weight * resp[k]
+                block_sums[0, k] += share * target * target
+                block_sums[1, k] += share
+                for m in range(n_packed):
+                    block_grams[k, m] += share * outer[m]
+            for pair in range(n_pairs):
+                k, j = pairs[pair, 0], pairs[pair, 1]
+                delta = 1.0 if k == j else 0.0
+                factor = weight * proba[k] * (delta - proba[j])
+                for m in range(n_packed):
+                    block_curvature[pair, m] += factor * outer[m]
+        scalars[block, 0] = log_likelihood
+        scalars[block, 1] = previous_value
+        scalars[block, 2] = value
+        gradient[block] = block_gradient
+        curvature[block] = block_curvature
+        grams[block] = block_grams
+        moments[block] = block_moments
+        sums[block] = block_sums
+    return scalars, gradient, curvature, grams, moments, sums
+
+
+def em_pass(
+    design, y, sample_weight, gate_coef, expert_coef, variance, previous, out, pairs
+):
+    update = out is not None
+    scalars, gradient, curvature, grams, moments, sums = _em_pass(
+        design,
+        y,
+        sample_weight,
+        gate_coef,
+        expert_coef,
+        variance,
+        previous,
+        out if update else previous[:0],
+        update,
+        np.asarray(pairs, dtype=np.int64).reshape(-1, 2),
+        max(1, -(-design.shape[0] // _PASS_BLOCK)),
+    )
+    scalars = scalars.sum(axis=0)
+    sums = sums.sum(axis=0)
+    n_params = design.shape[1]
+    return (
+        float(scalars[0]),
+        float(scalars[1]),
+        float(scalars[2]),
+        gradient.sum(axis=0),
+        _unpack(curvature.sum(axis=0), n_params),
+        _unpack(grams.sum(axis=0), n_params),
+        moments.sum(axis=0),
+        sums[0],
+        sums[1],
+    )

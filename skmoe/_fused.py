@@ -1,0 +1,282 @@
+"""EM in one pass over the data per iteration: linear Gaussian experts, softmax gate.
+
+The general loop of ``_base.py`` makes several passes per iteration (expert
+normal equations, residuals, densities, gate curvature, line search, log
+gate, E-step). For the most common model (LinearRegression or Ridge experts,
+the built-in softmax gate, soft routing) every one of them is folded into a
+single pass (``em_pass`` of the kernels), which computes the E-step at new
+parameters and, in the same loop, everything the next M-step needs:
+
+- the K weighted normal equations of the experts; their noise variances
+  come from the same sums (``sum w R (y - x b)^2 = sum w R y^2 - 2 b'm +
+  b'G b``), with the targets centred so that little cancels;
+- the gate's value, gradient and curvature blocks at its current weights.
+
+The gate's Newton step is tested inside the next pass: that pass also
+measures the gate's objective at the new weights on the responsibilities the
+step was computed from. A step that does not raise it enough (Armijo, as in
+``fit_multinomial``) is halved and the pass repeated, from the same
+responsibilities, which is why two (n, K) arrays alternate. The iterates are
+the general loop's (the same M-steps, the same line search), so the
+log-likelihood never decreases without a gate penalty, and both backends run
+the same loop.
+"""
+
+from time import perf_counter
+from typing import NamedTuple
+
+import numpy as np
+
+from ._experts import _raw_coefficients
+from ._gate import FULL_NEWTON_BUDGET
+from ._kernels._linalg import solve_psd
+
+# Halvings of a gate step before it is abandoned for this iteration.
+_MAX_HALVINGS = 40
+
+# Armijo constant of the gate's step, as in ``fit_multinomial``.
+_ARMIJO = 1e-4
+
+
+class PassStatistics(NamedTuple):
+    """The sums of one ``em_pass`` (see ``skmoe._kernels._xp.em_pass``)."""
+
+    log_likelihood: float
+    previous_gate_value: float
+    gate_value: float
+    gate_gradient: np.ndarray
+    gate_curvature: np.ndarray
+    grams: np.ndarray
+    moments: np.ndarray
+    target_squares: np.ndarray
+    totals: np.ndarray
+
+
+def supports_fused_em(estimator):
+    """Whether a regressor's fit can take the one-pass loop."""
+    from ._gate import SoftmaxGate
+
+    return (
+        estimator._batched == "regression"
+        and type(estimator.gate_) is SoftmaxGate
+        and estimator.routing == "soft"
+    )
+
+
+def _gate_pairs(gate, n_samples, n_params):
+    """Curvature blocks for the gate's Newton step: all pairs of free columns
+    while the full Hessian is cheap, else the diagonal blocks (the rule of
+    ``fit_multinomial``)."""
+    columns = np.flatnonzero(gate._free)
+    full = n_samples * (len(columns) * n_params) ** 2 <= FULL_NEWTON_BUDGET
+    if full:
+        pairs = [(k, j) for a, k in enumerate(columns) for j in columns[: a + 1]]
+    else:
+        pairs = [(k, k) for k in columns]
+    return np.array(pairs, dtype=np.int64).reshape(-1, 2), full
+
+
+def _gate_direction(gate, coef, stats, full, threshold):
+    """Newton direction, decrement and penalised objective of the gate at ``coef``
+    (as ``multinomial_newton_direction``), from the sums of a pass."""
+    penalty = gate._penalty
+    gradient = stats.gate_gradient - penalty[:, None] * coef
+    objective = stats.gate_value - 0.5 * penalty @ np.sum(coef**2, axis=1)
+    direction = np.zeros_like(coef)
+    columns = np.flatnonzero(gate._free)
+    if len(columns) == 0:
+        return direction, 0.0, objective
+    n_params = coef.shape[0]
+    curvature = stats.gate_curvature
+    if full:
+        size = len(columns) * n_params
+        hessian = np.empty((size, size))
+        blocks = iter(curvature)
+        for a in range(len(columns)):
+            for b in range(a + 1):
+                rows = slice(a * n_params, (a + 1) * n_params)
+                cols = slice(b * n_params, (b + 1) * n_params)
+                hessian[rows, cols] = hessian[cols, rows] = next(blocks)
+        hessian[np.diag_indices_from(hessian)] += np.tile(penalty, len(columns))
+        step = solve_psd(hessian, gradient[:, columns].T.ravel())
+        direction[:, columns] = step.reshape(len(columns), -1).T
+    else:
+        for k, block in zip(columns, curvature):
+            block[np.diag_indices_from(block)] += penalty
+            direction[:, k] = solve_psd(block, gradient[:, k])
+    decrement = float(np.sum(gradient * direction))
+    if not decrement > threshold:
+        return np.zeros_like(coef), 0.0, objective
+    return direction, decrement, objective
+
+
+def _expert_step(estimator, stats, feature_scale):
+    """Exact weighted least squares (ridge) of every expert, and its noise
+    variance, from the normal equations of a pass (centred targets)."""
+    n_params = stats.grams.shape[1]
+    n_experts = stats.grams.shape[0]
+    coef = np.empty((n_params, n_experts))
+    residual_sums = np.empty(n_experts)
+    diagonal = np.arange(n_params - 1)
+    for k, expert in enumerate(estimator.experts_):
+        gram = stats.grams[k]
+        moment = stats.moments[:, k]
+        ridge = gram.copy()
+        ridge[diagonal, diagonal] += float(getattr(expert, "alpha", 0.0)) / (
+            feature_scale**2
+        )
+        coef[:, k] = beta = solve_psd(ridge, moment)
+        residual_sums[k] = (
+            stats.target_squares[k] - 2 * beta @ moment + beta @ gram @ beta
+        )
+    totals = stats.totals
+    variance = np.where(
+        totals > 0,
+        np.maximum(residual_sums, 0.0) / np.maximum(totals, 1e-300),
+        estimator._target_scale**2,
+    )
+    return coef, np.maximum(variance, estimator._variance_floor)
+
+
+def run_fused_em(estimator, data, responsibilities, run):
+    """One EM run of a regressor with linear experts and the softmax gate.
+
+    Same contract as ``BaseMixtureOfExperts._run_em``: ``responsibilities``
+    are the initial ones (None continues from the fitted parameters); the
+    fitted state is kept on ``estimator``; returns the per-run attributes.
+    """
+    kernels = estimator._kernels
+    gate = estimator.gate_
+    design, sample_weight = data.design, data.sample_weight
+    n_samples, n_params = design.shape
+    n_experts = estimator.n_experts
+    total_weight = sample_weight.sum()
+    # Centred targets: the noise variances come from sums of squares.
+    offset = estimator._target_mean
+    targets = data.y - offset
+    pairs, full = _gate_pairs(gate, n_samples, n_params)
+    threshold = 1e-10 * max(total_weight, 1.0)
+
+    def one_pass(gate_coef, expert_coef, variance, previous, out):
+        return PassStatistics(
+            *kernels.em_pass(
+                design,
+                targets,
+                sample_weight,
+                gate_coef,
+                expert_coef,
+                variance,
+                previous,
+                out,
+                pairs,
+            )
+        )
+
+    gate_coef = gate._coef
+    if responsibilities is None:
+        # Continue: an E-step at the fitted parameters starts the loop.
+        expert_coef = _centred_coefficients(estimator, offset)
+        variance = estimator.noise_variance_
+        previous = np.full((n_samples, n_experts), 1.0 / n_experts)
+        current = np.empty_like(previous)
+        stats = one_pass(gate_coef, expert_coef, variance, previous, current)
+    else:
+        previous = np.ascontiguousarray(responsibilities, dtype=np.float64)
+        if previous is responsibilities:
+            previous = previous.copy()  # the caller's array is not ours to reuse
+        current = np.empty_like(previous)
+        stats = one_pass(
+            gate_coef,
+            np.zeros((n_params, n_experts)),
+            np.ones(n_experts),
+            previous,
+            None,
+        )
+        previous, current = current, previous
+    # ``current`` now holds the responsibilities the pending M-step is from.
+    log_likelihood = None
+    path = []
+    converged = False
+    start = perf_counter()
+    iteration = 0 if responsibilities is not None else 1
+    while True:
+        if iteration > 0:
+            log_likelihood_now = stats.log_likelihood
+            if log_likelihood is None:
+                if estimator.verbose:
+                    print(f"Run {run}: initial log-likelihood {log_likelihood_now:.6f}")
+            else:
+                path.append(log_likelihood_now)
+                change = (log_likelihood_now - log_likelihood) / total_weight
+                if estimator.verbose:
+                    print(
+                        f"Run {run}, iteration {len(path)}: log-likelihood "
+                        f"{log_likelihood_now:.6f}, change per sample {change:.3e}, "
+                        f"{perf_counter() - start:.2f} s"
+                    )
+                if abs(change) < estimator.tol:
+                    converged = True
+            log_likelihood = log_likelihood_now
+            if converged or len(path) >= estimator.max_iter:
+                break
+        # M-step from the responsibilities in ``current``.
+        new_expert_coef, new_variance = _expert_step(
+            estimator, stats, estimator._feature_scale
+        )
+        direction, decrement, objective = _gate_direction(
+            gate, gate_coef, stats, full, threshold
+        )
+        # E-step at the new parameters; the gate's step is tested in it.
+        step = 1.0 if decrement > 0 else 0.0
+        halvings = 0
+        while True:
+            candidate = gate_coef + step * direction
+            new_stats = one_pass(
+                candidate, new_expert_coef, new_variance, current, previous
+            )
+            value = new_stats.previous_gate_value - 0.5 * gate._penalty @ np.sum(
+                candidate**2, axis=1
+            )
+            if step == 0.0 or value >= objective + _ARMIJO * step * decrement:
+                break
+            halvings += 1
+            # No ascent found: keep the gate's weights (the experts still move).
+            step = 0.5 * step if halvings < _MAX_HALVINGS else 0.0
+        gate_coef, expert_coef, variance = candidate, new_expert_coef, new_variance
+        stats = new_stats
+        previous, current = current, previous
+        iteration += 1
+
+    gate._coef = gate_coef
+    _set_experts(estimator, expert_coef, offset)
+    estimator.noise_variance_ = variance
+    return {
+        "expert_weights_": sample_weight @ current / total_weight,
+        "log_likelihood_": log_likelihood,
+        "log_likelihood_path_": np.asarray(path),
+        "n_iter_": len(path),
+        "converged_": converged,
+    }
+
+
+def _set_experts(estimator, coef, offset):
+    """Fitted LinearRegression / Ridge attributes from standardised weights."""
+    coef = coef.copy()
+    coef[-1] += offset
+    for k, expert in enumerate(estimator.experts_):
+        raw_coef, raw_intercept = _raw_coefficients(
+            coef[:, k, None], estimator._feature_mean, estimator._feature_scale
+        )
+        expert.coef_ = raw_coef[0]
+        expert.intercept_ = float(raw_intercept[0])
+        expert.n_features_in_ = len(estimator._feature_mean)
+
+
+def _centred_coefficients(estimator, offset):
+    """Standardised weights (p, K) of the fitted experts, for centred targets."""
+    mean, scale = estimator._feature_mean, estimator._feature_scale
+    coef = np.empty((len(mean) + 1, estimator.n_experts))
+    for k, expert in enumerate(estimator.experts_):
+        coef[:-1, k] = expert.coef_ * scale
+        coef[-1, k] = expert.intercept_ + expert.coef_ @ mean - offset
+    return coef
