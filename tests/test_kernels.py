@@ -154,9 +154,7 @@ def test_em_pass(arrays, update):
         np.testing.assert_allclose(out_xp, reference[0], rtol=1e-12, atol=1e-300)
         assert expected[0] == pytest.approx(reference[2], rel=1e-12)
         # The normal equations are those of the new responsibilities.
-        grams, moments = _xp.weighted_normal_equations(
-            design, y, out_xp, sample_weight
-        )
+        grams, moments = _xp.weighted_normal_equations(design, y, out_xp, sample_weight)
         np.testing.assert_allclose(expected[5], grams, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(expected[6], moments, rtol=1e-12, atol=1e-12)
     else:
