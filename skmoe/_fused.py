@@ -140,34 +140,39 @@ def _gate_direction(gate, coef, stats, mode, threshold, bound_inverse=None):
         step = solve_psd(hessian, gradient[:, columns].T.ravel())
         direction[:, columns] = step.reshape(len(columns), -1).T
     else:
-        for k, block in zip(columns, curvature):
-            block[np.diag_indices_from(block)] += penalty
-            direction[:, k] = solve_psd(block, gradient[:, k])
+        blocks = curvature + np.diag(penalty)
+        direction[:, columns] = _solve_psd_stack(blocks, gradient[:, columns].T).T
     decrement = float(np.sum(gradient * direction))
     if not decrement > threshold:
         return np.zeros_like(coef), 0.0, objective
     return direction, decrement, objective
 
 
+def _solve_psd_stack(matrices, rhs):
+    """``solve_psd`` of a stack of systems, (m, p, p) and (m, p), in one call."""
+    eigenvalues, eigenvectors = np.linalg.eigh(matrices)
+    largest = eigenvalues[:, -1:]
+    keep = (eigenvalues > 1e-12 * largest) & np.isfinite(largest) & (largest > 0)
+    coordinates = np.einsum("mpq,mp->mq", eigenvectors, rhs)
+    coordinates = np.where(keep, coordinates / np.where(keep, eigenvalues, 1.0), 0.0)
+    return np.einsum("mpq,mq->mp", eigenvectors, coordinates)
+
+
 def _expert_step(estimator, stats, feature_scale):
     """Exact weighted least squares (ridge) of every expert, and its noise
     variance, from the normal equations of a pass (centred targets)."""
-    n_params = stats.grams.shape[1]
-    n_experts = stats.grams.shape[0]
-    coef = np.empty((n_params, n_experts))
-    residual_sums = np.empty(n_experts)
-    diagonal = np.arange(n_params - 1)
-    for k, expert in enumerate(estimator.experts_):
-        gram = stats.grams[k]
-        moment = stats.moments[:, k]
-        ridge = gram.copy()
-        ridge[diagonal, diagonal] += float(getattr(expert, "alpha", 0.0)) / (
-            feature_scale**2
-        )
-        coef[:, k] = beta = solve_psd(ridge, moment)
-        residual_sums[k] = (
-            stats.target_squares[k] - 2 * beta @ moment + beta @ gram @ beta
-        )
+    grams, moments = stats.grams, stats.moments.T
+    ridged = grams.copy()
+    diagonal = np.arange(grams.shape[1] - 1)
+    alphas = np.array([float(getattr(e, "alpha", 0.0)) for e in estimator.experts_])
+    ridged[:, diagonal, diagonal] += alphas[:, None] / feature_scale**2
+    beta = _solve_psd_stack(ridged, moments)
+    residual_sums = (
+        stats.target_squares
+        - 2 * np.einsum("kp,kp->k", beta, moments)
+        + np.einsum("kp,kpq,kq->k", beta, grams, beta)
+    )
+    coef = beta.T.copy()
     totals = stats.totals
     variance = np.where(
         totals > 0,

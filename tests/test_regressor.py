@@ -184,6 +184,7 @@ def test_reaches_flexmix_maximum_likelihood(dataset, n_experts, request):
 
 
 @pytest.mark.parametrize("step", ["blocks", "bound"])
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_large_data_gate_steps_never_lower_the_likelihood(step, regimes, monkeypatch):
     # Force the large-data gate steps on small data: Newton with the diagonal
     # blocks of the Hessian (line search) or Böhning's fixed majorizer.

@@ -7,6 +7,7 @@ does not depend on the number of threads. Compiled once per machine
 (``cache=True``), not once per fit.
 """
 
+import functools
 import math
 
 import numba
@@ -108,9 +109,14 @@ def _packed_outer(design, i, out):
             index += 1
 
 
+@functools.lru_cache
+def _tril_indices(n_params):
+    return np.tril_indices(n_params)
+
+
 def _unpack(packed, n_params):
     """(m, p (p + 1) / 2) packed lower triangles to (m, p, p) symmetric."""
-    rows, cols = np.tril_indices(n_params)
+    rows, cols = _tril_indices(n_params)
     full = np.zeros(packed.shape[:-1] + (n_params, n_params))
     full[..., rows, cols] = packed
     full[..., cols, rows] = packed
@@ -295,13 +301,19 @@ _LN2_LOW = 1.90821492927058770002e-10
 _INV_LN2 = 1.44269504088896338700e00
 
 
+# Below this, exp is taken as 0: probabilities under 1e-130 change no sum of
+# order one, and products of them would be subnormal numbers, whose
+# arithmetic is some hundred times slower.
+_EXP_CUTOFF = -300.0
+
+
 @numba.njit(**_JIT, fastmath={"contract"}, inline="always")
 def _exp_nonpositive(x):
-    """``exp(x)`` for ``x <= 0`` (0 below -708) to a few ulp, in code the
-    compiler vectorises, unlike calls to the libm ``exp``: ``2**k * exp(r)``,
-    ``|r| <= log(2) / 2``, ``exp(r)`` by its Taylor polynomial of degree 13
-    (truncation below 2e-16 relative)."""
-    clipped = max(x, -708.0)
+    """``exp(x)`` for ``x <= 0`` (0 below ``_EXP_CUTOFF``) to a few ulp, in
+    code the compiler vectorises, unlike calls to the libm ``exp``: ``2**k *
+    exp(r)``, ``|r| <= log(2) / 2``, ``exp(r)`` by its Taylor polynomial of
+    degree 13 (truncation below 2e-16 relative)."""
+    clipped = max(x, _EXP_CUTOFF)
     k = math.floor(clipped * _INV_LN2 + 0.5)
     r = (clipped - k * _LN2_HIGH) - k * _LN2_LOW
     p = 1.0 / 6227020800.0
@@ -319,7 +331,7 @@ def _exp_nonpositive(x):
     p = p * r + 1.0
     p = p * r + 1.0
     value = p * _float_from_bits((np.int64(k) + 1023) << 52)
-    return value if x >= -708.0 else 0.0
+    return value if x >= _EXP_CUTOFF else 0.0
 
 
 # Rows per block of the fused pass (one partial result per block).
