@@ -334,6 +334,15 @@ def _exp_nonpositive(x):
     return value if x >= _EXP_CUTOFF else 0.0
 
 
+@numba.njit(**_JIT)
+def _exp_nonpositive_array(values):
+    """``_exp_nonpositive`` of each element (for the tests)."""
+    out = np.empty_like(values)
+    for i in range(values.shape[0]):
+        out[i] = _exp_nonpositive(values[i])
+    return out
+
+
 # Rows per block of the fused pass (one partial result per block).
 _PASS_BLOCK = 4096
 
