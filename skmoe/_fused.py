@@ -318,6 +318,9 @@ def run_fused_em(estimator, data, responsibilities, run):
         previous, current = current, previous
         iteration += 1
 
+    if estimator.verbose:
+        state = "converged" if converged else "did not converge"
+        print(f"Run {run} {state}: log-likelihood {log_likelihood:.6f}")
     gate._coef = gate_coef
     _set_experts(estimator, expert_coef, offset)
     estimator.noise_variance_ = variance
