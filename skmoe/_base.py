@@ -490,6 +490,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         log_gate = self.gate_._log_proba(self._gate_input(data), self._kernels)
         return self._kernels.e_step(log_gate, log_expert, data.sample_weight)
 
+    def _run_fused_em(self, data, responsibilities, run):
+        """A specialised EM run for models that have one, else None."""
+        return None
+
     @property
     def _kernels(self):
         return get_kernels(getattr(self, "_backend", "numpy"))
@@ -500,6 +504,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         ``responsibilities`` are the initial ones, turned into parameters by a
         first M-step; None continues from the current parameters.
         """
+        fused = self._run_fused_em(data, responsibilities, run)
+        if fused is not None:
+            return fused
         xp = namespace(data.design)
         total_weight = float(xp.sum(data.sample_weight))
         log_expert = None

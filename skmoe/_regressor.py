@@ -8,6 +8,7 @@ from sklearn.utils.validation import column_or_1d
 from ._backend import device, is_numpy, namespace, to_device, to_host
 from ._base import BaseMixtureOfExperts
 from ._experts import fit_experts, fit_linear_regressors
+from ._fused import run_fused_em, supports_fused_em
 
 # Noise variances are floored at this fraction of the target's variance, so
 # that an expert collapsing onto a few points cannot make the likelihood
@@ -186,6 +187,13 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         )
         self.noise_variance_ = xp.clip(variance, min=self._variance_floor)
         return kernels.gaussian_log_density(inputs, coef, data.y, self.noise_variance_)
+
+    def _run_fused_em(self, data, responsibilities, run):
+        # Linear experts and the softmax gate: one pass over the data per
+        # iteration (see skmoe._fused).
+        if not supports_fused_em(self):
+            return None
+        return run_fused_em(self, data, responsibilities, run)
 
     def _partial_fit_experts(self, data, responsibilities, step):
         for k, expert in enumerate(self.experts_):

@@ -116,3 +116,68 @@ def test_auto_backend_picks_numba():
     assert resolve_backend("auto") == "numba"
     assert get_kernels("numba") is _numba
     assert get_kernels("numpy") is _xp
+
+
+@pytest.mark.parametrize("update", [False, True])
+def test_em_pass(arrays, update):
+    design, coef, responsibilities, sample_weight, y = arrays
+    n_experts = coef.shape[1]
+    expert_coef = coef[:, ::-1].copy()
+    variance = np.linspace(0.5, 2.0, n_experts)
+    every = [(k, j) for k in range(n_experts) for j in range(k + 1)]
+    pairs = np.array(every, dtype=np.int64).reshape(-1, 2)
+    results = {}
+    for name, kernels in [("numpy", _xp), ("numba", _numba)]:
+        out = np.full_like(responsibilities, np.nan) if update else None
+        stats = kernels.em_pass(
+            design,
+            y,
+            sample_weight,
+            coef,
+            expert_coef,
+            variance,
+            responsibilities,
+            out,
+            pairs,
+        )
+        results[name] = (out, stats)
+    (out_xp, expected), (out_nb, got) = results["numpy"], results["numba"]
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+    if update:
+        np.testing.assert_allclose(out_nb, out_xp, rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(out_nb.sum(axis=1), 1.0)
+        # The E-step of the pass is the E-step kernel's.
+        log_gate = _xp.linear_log_softmax(design, coef)
+        log_expert = _xp.gaussian_log_density(design, expert_coef, y, variance)
+        reference = _xp.e_step(log_gate, log_expert, sample_weight)
+        np.testing.assert_allclose(out_xp, reference[0], rtol=1e-12, atol=1e-300)
+        assert expected[0] == pytest.approx(reference[2], rel=1e-12)
+        # The normal equations are those of the new responsibilities.
+        grams, moments = _xp.weighted_normal_equations(design, y, out_xp, sample_weight)
+        np.testing.assert_allclose(expected[5], grams, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(expected[6], moments, rtol=1e-12, atol=1e-12)
+    else:
+        assert expected[0] == expected[1] == 0.0
+        value, gradient, curvature = _xp.multinomial_gradient_curvature(
+            design, coef, responsibilities, sample_weight, pairs
+        )
+        assert expected[2] == pytest.approx(value, rel=1e-12)
+        np.testing.assert_allclose(expected[3], gradient, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(expected[4], curvature, rtol=1e-12, atol=1e-12)
+    weights = (responsibilities if not update else out_xp) * sample_weight[:, None]
+    np.testing.assert_allclose(expected[7], y**2 @ weights, rtol=1e-12)
+    np.testing.assert_allclose(expected[8], weights.sum(axis=0), rtol=1e-12)
+
+
+def test_exp_nonpositive():
+    # The vectorisable exp of the fused pass; its twin is np.exp (0 below the
+    # cutoff, where np.exp gives at most 1e-130).
+    values = np.concatenate(
+        [-np.random.RandomState(0).exponential(20.0, 5000), [0.0, -1e-300, -299.9]]
+    )
+    got = _numba._exp_nonpositive_array(values)
+    np.testing.assert_allclose(got, np.exp(values), rtol=4e-16, atol=0)
+    below = np.array([-300.5, -700.0, -1e4, -np.inf])
+    np.testing.assert_array_equal(_numba._exp_nonpositive_array(below), 0.0)
+    assert np.all(np.exp(below) < 1e-130)

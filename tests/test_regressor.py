@@ -181,3 +181,29 @@ def test_reaches_flexmix_maximum_likelihood(dataset, n_experts, request):
         random_state=0,
     ).fit(X, y)
     assert moe.log_likelihood_ >= FLEXMIX_BEST[dataset, n_experts] - 0.05
+
+
+@pytest.mark.parametrize("step", ["blocks", "bound"])
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_large_data_gate_steps_never_lower_the_likelihood(step, regimes, monkeypatch):
+    # Force the large-data gate steps on small data: Newton with the diagonal
+    # blocks of the Hessian (line search) or Böhning's fixed majorizer.
+    from skmoe import _fused
+
+    monkeypatch.setattr(_fused, "FULL_NEWTON_BUDGET", 0)
+    monkeypatch.setattr(_fused, "LARGE_GATE_STEP", step)
+    X, y = regimes
+    moe = MixtureOfExpertsRegressor(
+        n_experts=3,
+        gate=LogisticRegression(C=np.inf),
+        init="random",
+        max_iter=60,
+        tol=0,
+        random_state=0,
+    ).fit(X, y)
+    path = moe.log_likelihood_path_
+    assert np.all(np.diff(path) >= -1e-9 * np.abs(path[1:]))
+    assert path[-1] > path[0] + 1.0
+    assert moe.log_likelihood_ == pytest.approx(
+        moe.log_likelihood(X, y).sum(), rel=1e-10
+    )

@@ -7,11 +7,13 @@ does not depend on the number of threads. Compiled once per machine
 (``cache=True``), not once per fit.
 """
 
+import functools
 import math
 
 import numba
 import numpy as np
-from numba import prange
+from numba import prange, types
+from numba.extending import intrinsic
 
 from ._xp import LOG_2PI
 
@@ -107,9 +109,14 @@ def _packed_outer(design, i, out):
             index += 1
 
 
+@functools.lru_cache
+def _tril_indices(n_params):
+    return np.tril_indices(n_params)
+
+
 def _unpack(packed, n_params):
     """(m, p (p + 1) / 2) packed lower triangles to (m, p, p) symmetric."""
-    rows, cols = np.tril_indices(n_params)
+    rows, cols = _tril_indices(n_params)
     full = np.zeros(packed.shape[:-1] + (n_params, n_params))
     full[..., rows, cols] = packed
     full[..., cols, rows] = packed
@@ -265,4 +272,318 @@ def multinomial_gradient_curvature(design, coef, target_proba, row_weight, pairs
         float(value.sum()),
         gradient.sum(axis=0),
         _unpack(curvature.sum(axis=0), design.shape[1]),
+    )
+
+
+# -- one fused pass per EM iteration (linear Gaussian experts, softmax gate) ---
+#
+# Rows are processed in tiles of _TILE, transposed so that every loop over
+# the experts runs along the tile: long, contiguous, vectorised loops instead
+# of a dozen loops of K iterations per row. Sums over rows go to one partial
+# per position in the tile (no reassociation: the results are exact IEEE
+# sums in a fixed order), reduced once per block. The experts' weighted
+# normal equations are the Gram matrices of ``[design, y]``: moments and sums
+# of squares come with them.
+
+
+@intrinsic
+def _float_from_bits(typingctx, bits):
+    """The float64 whose IEEE bits are the int64 ``bits`` (vectorisable)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+
+    return types.float64(types.int64), codegen
+
+
+_LN2_HIGH = 6.93147180369123816490e-01
+_LN2_LOW = 1.90821492927058770002e-10
+_INV_LN2 = 1.44269504088896338700e00
+
+
+# Below this, exp is taken as 0: probabilities under 1e-130 change no sum of
+# order one, and products of them would be subnormal numbers, whose
+# arithmetic is some hundred times slower.
+_EXP_CUTOFF = -300.0
+
+
+@numba.njit(**_JIT, fastmath={"contract"}, inline="always")
+def _exp_nonpositive(x):
+    """``exp(x)`` for ``x <= 0`` (0 below ``_EXP_CUTOFF``) to a few ulp, in
+    code the compiler vectorises, unlike calls to the libm ``exp``: ``2**k *
+    exp(r)``, ``|r| <= log(2) / 2``, ``exp(r)`` by its Taylor polynomial of
+    degree 13 (truncation below 2e-16 relative)."""
+    clipped = max(x, _EXP_CUTOFF)
+    k = math.floor(clipped * _INV_LN2 + 0.5)
+    r = (clipped - k * _LN2_HIGH) - k * _LN2_LOW
+    p = 1.0 / 6227020800.0
+    p = p * r + 1.0 / 479001600.0
+    p = p * r + 1.0 / 39916800.0
+    p = p * r + 1.0 / 3628800.0
+    p = p * r + 1.0 / 362880.0
+    p = p * r + 1.0 / 40320.0
+    p = p * r + 1.0 / 5040.0
+    p = p * r + 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    p = p * r + 1.0
+    p = p * r + 1.0
+    value = p * _float_from_bits((np.int64(k) + 1023) << 52)
+    return value if x >= _EXP_CUTOFF else 0.0
+
+
+@numba.njit(**_JIT)
+def _exp_nonpositive_array(values):
+    """``_exp_nonpositive`` of each element (for the tests)."""
+    out = np.empty_like(values)
+    for i in range(values.shape[0]):
+        out[i] = _exp_nonpositive(values[i])
+    return out
+
+
+# Rows per block of the fused pass (one partial result per block).
+_PASS_BLOCK = 4096
+
+# Rows per tile (a divisor of _PASS_BLOCK).
+_TILE = 64
+
+# Rows per update of the Gram matrices (the kernel is written for 4).
+_ROWS = 4
+
+# Floating-point contraction (a * b + c as one FMA) only; no reassociation.
+_PARALLEL_CONTRACT = {**_PARALLEL, "fastmath": {"contract"}}
+
+
+@numba.njit(**_PARALLEL_CONTRACT)
+def _em_pass(
+    design,
+    y,
+    sample_weight,
+    gate_coef,
+    expert_coef,
+    variance,
+    previous,
+    out,
+    update,
+    pairs,
+    n_blocks,
+):
+    n_samples, n_params = design.shape
+    n_experts = gate_coef.shape[1]
+    n_pairs = pairs.shape[0]
+    n_packed = n_params * (n_params + 1) // 2
+    n_augmented = (n_params + 1) * (n_params + 2) // 2
+    scalars = np.zeros((n_blocks, 3))
+    gradient = np.zeros((n_blocks, n_params, n_experts))
+    curvature = np.zeros((n_blocks, n_pairs, n_packed))
+    grams = np.zeros((n_blocks, n_experts, n_augmented))
+    log_norm = np.empty(n_experts)
+    half_precision = np.empty(n_experts)
+    for k in range(n_experts):
+        log_norm[k] = -0.5 * (LOG_2PI + math.log(variance[k]))
+        half_precision[k] = 0.5 / variance[k]
+    for block in prange(n_blocks):
+        # Tile buffers: one column per row of the tile.
+        features = np.empty((n_params, _TILE))
+        weight = np.empty(_TILE)
+        target = np.empty(_TILE)
+        log_gate = np.empty((n_experts, _TILE))
+        means = np.empty((n_experts, _TILE))
+        proba = np.empty((n_experts, _TILE))
+        resp = np.empty((n_experts, _TILE))
+        largest = np.empty(_TILE)
+        total = np.empty(_TILE)
+        # Partial sums, one per position in the tile.
+        sums = np.zeros((3, _TILE))
+        partial_gradient = np.zeros((n_experts, n_params, _TILE))
+        outer = np.empty((_ROWS, n_augmented))
+        shares = np.empty(_ROWS)
+        block_curvature = np.zeros((n_pairs, n_packed))
+        block_grams = np.zeros((n_experts, n_augmented))
+        block_end = min((block + 1) * _PASS_BLOCK, n_samples)
+        for start in range(block * _PASS_BLOCK, block_end, _TILE):
+            size = min(_TILE, block_end - start)
+            for t in range(size):
+                weight[t] = sample_weight[start + t]
+                target[t] = y[start + t]
+                for j in range(n_params):
+                    features[j, t] = design[start + t, j]
+            # Gate logits and expert means.
+            for k in range(n_experts):
+                for t in range(size):
+                    log_gate[k, t] = 0.0
+                    means[k, t] = 0.0
+                for j in range(n_params):
+                    gate_weight = gate_coef[j, k]
+                    expert_weight = expert_coef[j, k]
+                    for t in range(size):
+                        log_gate[k, t] += features[j, t] * gate_weight
+                        means[k, t] += features[j, t] * expert_weight
+            # Log softmax of the gate, and its probabilities.
+            for t in range(size):
+                largest[t] = -np.inf
+                total[t] = 0.0
+            for k in range(n_experts):
+                for t in range(size):
+                    largest[t] = max(largest[t], log_gate[k, t])
+            for t in range(size):
+                if not math.isfinite(largest[t]):
+                    largest[t] = 0.0
+            for k in range(n_experts):
+                for t in range(size):
+                    proba[k, t] = _exp_nonpositive(log_gate[k, t] - largest[t])
+                    total[t] += proba[k, t]
+            for t in range(size):
+                largest[t] += math.log(total[t])
+            for k in range(n_experts):
+                for t in range(size):
+                    log_gate[k, t] -= largest[t]
+                    proba[k, t] /= total[t]
+            if update:
+                # The gate's objective on the previous responsibilities.
+                for k in range(n_experts):
+                    for t in range(size):
+                        sums[1, t] += (
+                            weight[t] * previous[start + t, k] * log_gate[k, t]
+                        )
+                # E-step.
+                for t in range(size):
+                    largest[t] = -np.inf
+                    total[t] = 0.0
+                for k in range(n_experts):
+                    for t in range(size):
+                        residual = target[t] - means[k, t]
+                        resp[k, t] = (
+                            log_gate[k, t]
+                            + log_norm[k]
+                            - half_precision[k] * residual * residual
+                        )
+                        largest[t] = max(largest[t], resp[k, t])
+                for t in range(size):
+                    if not math.isfinite(largest[t]):
+                        largest[t] = 0.0
+                for k in range(n_experts):
+                    for t in range(size):
+                        resp[k, t] = _exp_nonpositive(resp[k, t] - largest[t])
+                        total[t] += resp[k, t]
+                for t in range(size):
+                    sums[0, t] += weight[t] * (largest[t] + math.log(total[t]))
+                for k in range(n_experts):
+                    for t in range(size):
+                        resp[k, t] /= total[t]
+                for t in range(size):
+                    for k in range(n_experts):
+                        out[start + t, k] = resp[k, t]
+            else:
+                for t in range(size):
+                    for k in range(n_experts):
+                        resp[k, t] = previous[start + t, k]
+            # The gate's objective and gradient on the responsibilities.
+            for k in range(n_experts):
+                for t in range(size):
+                    sums[2, t] += weight[t] * resp[k, t] * log_gate[k, t]
+                    means[k, t] = weight[t] * (resp[k, t] - proba[k, t])
+                for j in range(n_params):
+                    for t in range(size):
+                        partial_gradient[k, j, t] += features[j, t] * means[k, t]
+            # Weighted Gram matrices of [design, y] and gate curvature blocks,
+            # _ROWS rows at a time: each partial sum is loaded and stored
+            # once per _ROWS rows (in a fixed order: exact, not reassociated).
+            for first in range(0, size, _ROWS):
+                count = min(_ROWS, size - first)
+                for r in range(_ROWS):
+                    t = first + r
+                    if r >= count:
+                        for m in range(n_augmented):
+                            outer[r, m] = 0.0
+                        continue
+                    index = 0
+                    for a in range(n_params):
+                        x = features[a, t]
+                        for b in range(a + 1):
+                            outer[r, index] = x * features[b, t]
+                            index += 1
+                    x = target[t]
+                    for b in range(n_params):
+                        outer[r, index] = x * features[b, t]
+                        index += 1
+                    outer[r, index] = x * x
+                for k in range(n_experts):
+                    for r in range(_ROWS):
+                        t = first + r
+                        shares[r] = weight[t] * resp[k, t] if r < count else 0.0
+                    s0, s1, s2, s3 = shares[0], shares[1], shares[2], shares[3]
+                    for m in range(n_augmented):
+                        block_grams[k, m] += (
+                            s0 * outer[0, m]
+                            + s1 * outer[1, m]
+                            + s2 * outer[2, m]
+                            + s3 * outer[3, m]
+                        )
+                for pair in range(n_pairs):
+                    k, j = pairs[pair, 0], pairs[pair, 1]
+                    delta = 1.0 if k == j else 0.0
+                    for r in range(_ROWS):
+                        t = first + r
+                        shares[r] = (
+                            weight[t] * proba[k, t] * (delta - proba[j, t])
+                            if r < count
+                            else 0.0
+                        )
+                    s0, s1, s2, s3 = shares[0], shares[1], shares[2], shares[3]
+                    for m in range(n_packed):
+                        block_curvature[pair, m] += (
+                            s0 * outer[0, m]
+                            + s1 * outer[1, m]
+                            + s2 * outer[2, m]
+                            + s3 * outer[3, m]
+                        )
+        for index in range(3):
+            value = 0.0
+            for t in range(_TILE):
+                value += sums[index, t]
+            scalars[block, index] = value
+        for k in range(n_experts):
+            for j in range(n_params):
+                value = 0.0
+                for t in range(_TILE):
+                    value += partial_gradient[k, j, t]
+                gradient[block, j, k] = value
+        curvature[block] = block_curvature
+        grams[block] = block_grams
+    return scalars, gradient, curvature, grams
+
+
+def em_pass(
+    design, y, sample_weight, gate_coef, expert_coef, variance, previous, out, pairs
+):
+    update = out is not None
+    scalars, gradient, curvature, grams = _em_pass(
+        design,
+        y,
+        sample_weight,
+        gate_coef,
+        expert_coef,
+        variance,
+        previous,
+        out if update else previous[:0],
+        update,
+        np.asarray(pairs, dtype=np.int64).reshape(-1, 2),
+        max(1, -(-design.shape[0] // _PASS_BLOCK)),
+    )
+    scalars = scalars.sum(axis=0)
+    n_params = design.shape[1]
+    augmented = _unpack(grams.sum(axis=0), n_params + 1)
+    return (
+        float(scalars[0]),
+        float(scalars[1]),
+        float(scalars[2]),
+        gradient.sum(axis=0),
+        _unpack(curvature.sum(axis=0), n_params),
+        augmented[:, :n_params, :n_params],
+        augmented[:, n_params, :n_params].T,
+        augmented[:, n_params, n_params],
+        augmented[:, n_params - 1, n_params - 1],
     )

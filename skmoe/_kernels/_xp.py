@@ -160,3 +160,98 @@ def multinomial_gradient_curvature(design, coef, target_proba, row_weight, pairs
     if not blocks:
         return value, gradient, xp.zeros((0, n_params, n_params), device=device(design))
     return value, gradient, xp.stack(blocks)
+
+
+# -- one fused pass per EM iteration (linear Gaussian experts, softmax gate) ---
+#
+# Kept apart from the kernels above: the fused EM loop of ``skmoe._fused``
+# gathers everything one iteration needs in a single pass over the data.
+
+
+def em_pass(
+    design, y, sample_weight, gate_coef, expert_coef, variance, previous, out, pairs
+):
+    """One pass of EM for linear Gaussian experts and a softmax gate.
+
+    With ``out`` given, the E-step at the gate weights ``gate_coef`` and the
+    experts ``(expert_coef, variance)``: new responsibilities go to ``out``,
+    and the gate's objective on the ``previous`` responsibilities is
+    measured at the new gate weights (the test of the gate's step). With
+    ``out=None`` the responsibilities are ``previous`` as given (the first
+    M-step). Either way, the pass gathers what the next M-step needs: the
+    K weighted normal equations of the experts and the gate's value,
+    gradient and chosen curvature blocks.
+
+    Parameters
+    ----------
+    design : ndarray of shape (n, p)
+    y : ndarray of shape (n,)
+    sample_weight : ndarray of shape (n,)
+    gate_coef, expert_coef : ndarray of shape (p, K)
+    variance : ndarray of shape (K,)
+    previous : ndarray of shape (n, K)
+    out : ndarray of shape (n, K) or None
+    pairs : ndarray of int of shape (m, 2)
+        Gate curvature blocks wanted, as in
+        :func:`multinomial_gradient_curvature`.
+
+    Returns
+    -------
+    log_likelihood : float
+        ``sum_i w_i log sum_k g_ik p_ik`` (0.0 when not updating).
+    previous_gate_value : float
+        ``sum_ik w_i R^prev_ik log g_ik``: the gate's objective at the new
+        weights on the responsibilities it was fitted on (0.0 when not
+        updating).
+
+    and, ``R`` being the responsibilities after the pass (new or given):
+
+    gate_value : float
+        ``sum_ik w_i R_ik log g_ik``.
+    gate_gradient : ndarray of shape (p, K)
+        ``design^T (w * (R - G))``.
+    gate_curvature : ndarray of shape (m, p, p)
+        ``design^T diag(w g_k (delta_kj - g_j)) design`` for each pair.
+    grams : ndarray of shape (K, p, p)
+        ``design^T diag(w R_k) design``.
+    moments : ndarray of shape (p, K)
+        ``design^T (w R_k y)``.
+    target_squares : ndarray of shape (K,)
+        ``sum_i w_i R_ik y_i**2``.
+    totals : ndarray of shape (K,)
+        ``sum_i w_i R_ik``.
+    """
+    log_gate = linear_log_softmax(design, gate_coef)
+    previous_gate_value = log_likelihood = 0.0
+    responsibilities = previous
+    if out is not None:
+        previous_gate_value = float(sample_weight @ np.sum(previous * log_gate, axis=1))
+        log_expert = gaussian_log_density(design, expert_coef, y, variance)
+        joint = log_gate + log_expert
+        per_sample = logsumexp(joint)
+        np.exp(joint - per_sample[:, None], out=out)
+        responsibilities = out
+        log_likelihood = float(sample_weight @ per_sample)
+    gate_value = float(sample_weight @ np.sum(responsibilities * log_gate, axis=1))
+    proba = np.exp(log_gate)
+    gradient = design.T @ (sample_weight[:, None] * (responsibilities - proba))
+    n_params = design.shape[1]
+    curvature = np.empty((len(pairs), n_params, n_params))
+    for pair, (k, j) in enumerate(pairs):
+        factor = sample_weight * proba[:, k] * ((k == j) - proba[:, j])
+        curvature[pair] = design.T @ (design * factor[:, None])
+    grams, moments = weighted_normal_equations(
+        design, y, responsibilities, sample_weight
+    )
+    weights = responsibilities * sample_weight[:, None]
+    return (
+        log_likelihood,
+        previous_gate_value,
+        gate_value,
+        gradient,
+        curvature,
+        grams,
+        moments,
+        y**2 @ weights,
+        weights.sum(axis=0),
+    )
