@@ -1,8 +1,9 @@
 """Choosing the number of experts: BIC and AIC beside GridSearchCV.
 
 For K = 1 ... 5 linear experts on the motorcycle crash data (mcycle) and on
-flexmix's NPreg data (features x and x^2), fits a mixture on all the data and
-reads ``bic(X, y)`` and ``aic(X, y)`` (lower is better), and runs
+flexmix's NPreg data (features x and x^2), fits a mixture on all the data
+per K with ``select_n_experts`` (flexmix's stepFlexmix: ``bic(X, y)`` and
+``aic(X, y)``, lower is better, in one call), and runs
 GridSearchCV over ``n_experts`` with 5-fold cross-validation, scored by RMSE
 and by held-out log-likelihood per sample. Prints one table per data set and
 the number of experts each criterion picks.
@@ -19,7 +20,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, KFold
 
-from skmoe import MixtureOfExpertsRegressor
+from skmoe import MixtureOfExpertsRegressor, select_n_experts
 from skmoe.datasets import load_mcycle, load_npreg
 
 warnings.simplefilter("ignore", ConvergenceWarning)
@@ -34,13 +35,9 @@ def held_out_log_likelihood(estimator, X, y):
 
 def select(name, X, y):
     mixture = MixtureOfExpertsRegressor(n_init=3, random_state=0)
-    rows = []
-    for n_experts in N_EXPERTS:
-        fitted = mixture.set_params(n_experts=n_experts).fit(X, y)
-        log_likelihood = fitted.log_likelihood_
-        aic = fitted.aic(X, y)
-        n_parameters = (aic + 2 * log_likelihood) / 2
-        rows.append((log_likelihood, n_parameters, fitted.bic(X, y), aic))
+    best, results = select_n_experts(mixture, X, y, N_EXPERTS, criterion="bic")
+    columns = ["log_likelihood", "n_parameters", "bic", "aic"]
+    rows = results[columns].to_numpy()
     search = GridSearchCV(
         mixture,
         {"n_experts": N_EXPERTS},
