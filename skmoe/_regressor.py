@@ -147,7 +147,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
                 self.n_jobs,
             )
             # The kernels take linear maps: map the predictions by identity.
-            inputs, coef = self._expert_means(data.X), np.eye(self.n_experts)
+            inputs, coef = self._expert_means(data.X), np.eye(len(self.experts_))
         sums = kernels.gaussian_residual_sums(
             inputs, coef, data.y, responsibilities, data.sample_weight
         )
@@ -165,7 +165,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
                 data.y,
                 sample_weight=responsibilities[:, k] * data.sample_weight,
             )
-        identity = np.eye(self.n_experts)
+        identity = np.eye(len(self.experts_))
         sums = self._kernels.gaussian_residual_sums(
             self._expert_means(data.X),
             identity,
@@ -183,7 +183,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
     def _expert_log_density(self, data):
         return self._kernels.gaussian_log_density(
             self._expert_means(data.X),
-            np.eye(self.n_experts),
+            np.eye(len(self.experts_)),
             data.y,
             self.noise_variance_,
         )
@@ -192,7 +192,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         return {"noise_variance_": self.noise_variance_}
 
     def _n_parameters(self):
-        return super()._n_parameters() + self.n_experts
+        return super()._n_parameters() + len(self.experts_)
 
     def predict(self, X, return_std=False):
         """Predict the mixture mean, and optionally its standard deviation.
