@@ -74,7 +74,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         n_experts=3,
         *,
         gate=None,
-        init="kmeans",
+        init="tree",
         n_init=1,
         max_iter=100,
         tol=1e-5,
