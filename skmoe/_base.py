@@ -40,8 +40,13 @@ _INIT_SMOOTHING = 0.05
 # many rows, then assigns every row.
 _KMEANS_MAX_ROWS = 10_000
 
-# The model tree of the "tree" initialisation likewise.
+# The model tree of the "tree" initialisation likewise, and on fewer rows
+# when it has many features: it holds (d + 1)^2 sums per row, at most
+# _TREE_MAX_SUMS in all. Beyond _TREE_MAX_FEATURES features its linear fits
+# (d^3 per candidate split) cost more than EM, and k-means starts instead.
 _TREE_MAX_ROWS = 10_000
+_TREE_MAX_SUMS = 20_000_000
+_TREE_MAX_FEATURES = 32
 
 
 class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
@@ -362,8 +367,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         in [X, y] and in X alone. The latter are exactly the partitions a
         sharp softmax gate can draw, and reach optima that partitions of
         [X, y] miss. A partition an earlier run started from is never used
-        again; a tree with fewer than K leaves (too little data to split)
-        gives way to a random partition.
+        again. "tree" on more than ``_TREE_MAX_FEATURES`` features starts
+        from k-means; a tree with fewer than K leaves (too little data to
+        split) gives way to a random partition.
         """
         n_samples = data.X.shape[0]
         features = data.design[:, :-1]
@@ -371,9 +377,10 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         # Samples of zero weight take no part in choosing the partition.
         candidates = np.flatnonzero(data.sample_weight > 0)
         labels = None
-        if self.init == "tree" and not partitions:
+        too_wide = features.shape[1] > _TREE_MAX_FEATURES
+        if self.init == "tree" and not partitions and not too_wide:
             labels = self._tree_partition(data, targets, candidates, rng)
-        elif self.init == "kmeans" and not partitions:
+        elif self.init in ("kmeans", "tree") and not partitions:
             joint = np.hstack([features, targets])
             rows = candidates
             if len(rows) > _KMEANS_MAX_ROWS:
@@ -400,8 +407,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     def _tree_partition(self, data, targets, candidates, rng):
         """Leaves of a K-leaf model tree of the targets, or None if it has fewer."""
         rows = candidates
-        if len(rows) > _TREE_MAX_ROWS:
-            rows = np.sort(rng.choice(rows, _TREE_MAX_ROWS, replace=False))
+        max_rows = min(_TREE_MAX_ROWS, _TREE_MAX_SUMS // data.design.shape[1] ** 2)
+        if len(rows) > max_rows:
+            rows = np.sort(rng.choice(rows, max_rows, replace=False))
         splits, n_leaves = fit_linear_tree(
             data.design[rows], targets[rows], data.sample_weight[rows], self.n_experts
         )

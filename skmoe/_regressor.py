@@ -46,11 +46,12 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         squared error the most), grown on the standardised features and
         target (at most 10,000 rows); it finds regimes that switch along the
         features, where k-means on ``[X, y]`` and random partitions leave
-        EM stuck (``benchmarks/bench_init.py``). "kmeans": k-means on the
-        standardised ``[X, y]``. "random": each sample to the nearest of K
-        random samples. An array: given. Restarts after the first
-        (``n_init``) start from random partitions, and never twice from one
-        partition.
+        EM stuck (``benchmarks/bench_init.py``). With more than 32 features
+        the tree's linear fits cost more than EM, and "tree" starts as
+        "kmeans" does. "kmeans": k-means on the standardised ``[X, y]``.
+        "random": each sample to the nearest of K random samples. An array:
+        given. Restarts after the first (``n_init``) start from random
+        partitions, and never twice from one partition.
     n_init : int, default=1
         Number of EM runs; the one with the best log-likelihood is kept.
     max_iter : int, default=100

@@ -107,6 +107,18 @@ def test_tree_init_with_too_little_data_falls_back():
     assert np.all(np.isfinite(moe.predict(X)))
 
 
+def test_tree_init_on_many_features_starts_as_kmeans():
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 40)
+    y = np.where(X[:, 0] > 0, X[:, 1], -X[:, 2]) + 0.1 * rng.randn(200)
+    params = dict(n_experts=2, max_iter=5, tol=0, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        tree = MixtureOfExpertsRegressor(init="tree", **params).fit(X, y)
+    with pytest.warns(ConvergenceWarning):
+        kmeans = MixtureOfExpertsRegressor(init="kmeans", **params).fit(X, y)
+    assert tree.log_likelihood_ == kmeans.log_likelihood_
+
+
 # -- dead experts ---------------------------------------------------------------
 
 
