@@ -21,7 +21,7 @@ Strategies:
 - ``init="tree"``: leaves of a least-squares model tree with 8 leaves;
 - ``init="kmeans"``: k-means on the standardised [X, y];
 - ``init="random"``: a random Voronoi partition of [X, y];
-- ``init="random", n_init=5``: five random partitions, best kept;
+- ``init="random", n_init=3``: three random partitions, best kept;
 - regression-tree leaves: ``DecisionTreeRegressor(max_leaf_nodes=8)`` on y,
   its leaves given as ``init`` (a piecewise-constant tree; time included);
 - the true regimes given as ``init`` (an oracle: how far EM gets from the
@@ -102,7 +102,7 @@ def main():
         'init="tree" (default)': dict(init="tree"),
         'init="kmeans"': dict(init="kmeans"),
         'init="random"': dict(init="random"),
-        'init="random", n_init=5': dict(init="random", n_init=5),
+        'init="random", n_init=3': dict(init="random", n_init=3),
         "regression-tree leaves": dict(
             init_of_data=lambda: np.eye(N_EXPERTS)[regression_tree_init(X, y)]
         ),
