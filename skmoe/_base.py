@@ -43,6 +43,7 @@ from ._backend import (
 )
 from ._experts import batched_kind, make_experts
 from ._gate import make_gate
+from ._model_tree import apply_linear_tree, fit_linear_tree
 
 # Weight of the uniform part mixed into hard initial partitions, so that no
 # expert starts with zero responsibility anywhere.
@@ -52,6 +53,14 @@ _INIT_SMOOTHING = 0.05
 # many rows, then assigns every row.
 _KMEANS_MAX_ROWS = 10_000
 
+# The model tree of the "tree" initialisation likewise, and on fewer rows
+# when it has many features: it holds (d + 1)^2 sums per row, at most
+# _TREE_MAX_SUMS in all. Beyond _TREE_MAX_FEATURES features its linear fits
+# (d^3 per candidate split) cost more than EM, and k-means starts instead.
+_TREE_MAX_ROWS = 10_000
+_TREE_MAX_SUMS = 20_000_000
+_TREE_MAX_FEATURES = 32
+
 
 class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     """Shared machinery of the mixture-of-experts estimators."""
@@ -60,7 +69,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         "estimator": [HasMethods(["fit", "predict"]), None],
         "n_experts": [Interval(Integral, 1, None, closed="left")],
         "gate": [HasMethods(["fit", "predict_proba"]), None],
-        "init": [StrOptions({"kmeans", "random"}), "array-like"],
+        "init": [StrOptions({"tree", "kmeans", "random"}), "array-like"],
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
@@ -74,6 +83,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             StrOptions({"soft", "hard"}),
             Interval(Integral, 1, None, closed="left"),
         ],
+        "min_expert_weight": [Interval(Real, 0, 1, closed="left")],
     }
 
     # Fitted arrays that live on the device of the data (array-API fits).
@@ -90,7 +100,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         n_experts=3,
         *,
         gate=None,
-        init="kmeans",
+        init="tree",
         n_init=1,
         max_iter=100,
         tol=1e-5,
@@ -101,6 +111,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         warm_start=False,
         verbose=0,
         routing="soft",
+        min_expert_weight=1e-3,
     ):
         self.estimator = estimator
         self.n_experts = n_experts
@@ -116,6 +127,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         self.warm_start = warm_start
         self.verbose = verbose
         self.routing = routing
+        self.min_expert_weight = min_expert_weight
 
     # -- hooks of the subclasses -------------------------------------------
     @abstractmethod
@@ -237,6 +249,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             if continuing:
                 responsibilities = None
             else:
+                self.n_experts_ = self.n_experts
                 self.experts_ = make_experts(estimator, self.n_experts, rng)
                 self.gate_ = make_gate(
                     self.gate, self.n_experts, self._feature_mean, self._feature_scale
@@ -252,6 +265,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             if best is None or result["log_likelihood_"] > best["log_likelihood_"]:
                 best = {
                     **result,
+                    "n_experts_": self.n_experts_,
                     "experts_": self.experts_,
                     "gate_": self.gate_,
                     **self._expert_parameters(),
@@ -263,6 +277,9 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             # host and predicts on numpy input like any other estimator.
             self._move_fitted_arrays(to_host)
             self._backend = resolve_backend("auto")
+        # The n_experts parameter of this fit, which warm_start must match
+        # (n_experts_ may be smaller: experts can be removed).
+        self._n_experts_fitted = self.n_experts
         if not self.converged_ and self.max_iter > 0:
             warnings.warn(
                 f"EM did not converge in max_iter={self.max_iter} iterations "
@@ -384,7 +401,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         )
         if (
             X.shape[1] != self._feature_mean.shape[0]
-            or len(self.experts_) != self.n_experts
+            or self.n_experts != self._n_experts_fitted
             or not same_classes
         ):
             raise ValueError(
@@ -424,21 +441,31 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
     def _host_initial_responsibilities(self, data, rng, partitions):
         """Responsibilities of a new run, from a partition no run started from.
 
-        With "kmeans" the first run starts from k-means on the standardised
-        [X, y] (fitted on at most ``_KMEANS_MAX_ROWS`` rows); every other
-        start (and every start with "random") is a random Voronoi partition:
-        each sample goes to the nearest of K random samples, measured
-        alternately in [X, y] and in X alone. The latter are exactly the
-        partitions a sharp softmax gate can draw, and reach optima that
-        partitions of [X, y] miss. A partition an earlier run started from is
-        never used again.
+        The first run starts from the leaves of a least-squares model tree
+        with K leaves ("tree"; see :func:`skmoe._model_tree.fit_linear_tree`),
+        grown on at most ``_TREE_MAX_ROWS`` rows of the standardised
+        features and targets, or from k-means on the standardised [X, y]
+        ("kmeans", on at most ``_KMEANS_MAX_ROWS`` rows). Every other start
+        (and every start with "random") is a random Voronoi partition: each
+        sample goes to the nearest of K random samples, measured alternately
+        in [X, y] and in X alone. The latter are exactly the partitions a
+        sharp softmax gate can draw, and reach optima that partitions of
+        [X, y] miss. A partition an earlier run started from is never used
+        again. "tree" on more than ``_TREE_MAX_FEATURES`` features starts
+        from k-means; a tree with fewer than K leaves (too little data to
+        split) gives way to a random partition.
         """
         n_samples = data.design.shape[0]
         features = data.design[:, :-1]
-        joint = np.hstack([features, self._targets_for_init(data.y)])
+        targets = self._targets_for_init(data.y)
         # Samples of zero weight take no part in choosing the partition.
         candidates = np.flatnonzero(data.sample_weight > 0)
-        if self.init == "kmeans" and not partitions:
+        labels = None
+        too_wide = features.shape[1] > _TREE_MAX_FEATURES
+        if self.init == "tree" and not partitions and not too_wide:
+            labels = self._tree_partition(data, targets, candidates, rng)
+        elif self.init in ("kmeans", "tree") and not partitions:
+            joint = np.hstack([features, targets])
             rows = candidates
             if len(rows) > _KMEANS_MAX_ROWS:
                 rows = rng.choice(rows, _KMEANS_MAX_ROWS, replace=False)
@@ -446,8 +473,8 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 self.n_experts, n_init=1, random_state=rng.randint(2**31 - 1)
             ).fit(joint[rows], sample_weight=data.sample_weight[rows])
             labels = _canonical(kmeans.predict(joint))
-        else:
-            space = features if len(partitions) % 2 else joint
+        if labels is None:
+            space = features if len(partitions) % 2 else np.hstack([features, targets])
             for _ in range(100):
                 chosen = rng.choice(candidates, self.n_experts, replace=False)
                 centers = space[chosen]
@@ -460,6 +487,19 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         )
         responsibilities[np.arange(n_samples), labels] += 1.0 - _INIT_SMOOTHING
         return responsibilities
+
+    def _tree_partition(self, data, targets, candidates, rng):
+        """Leaves of a K-leaf model tree of the targets, or None if it has fewer."""
+        rows = candidates
+        max_rows = min(_TREE_MAX_ROWS, _TREE_MAX_SUMS // data.design.shape[1] ** 2)
+        if len(rows) > max_rows:
+            rows = np.sort(rng.choice(rows, max_rows, replace=False))
+        splits, n_leaves = fit_linear_tree(
+            data.design[rows], targets[rows], data.sample_weight[rows], self.n_experts
+        )
+        if n_leaves < self.n_experts:
+            return None
+        return _canonical(apply_linear_tree(splits, data.design))
 
     def _route(self, responsibilities):
         """Responsibilities as the M-step sees them under ``routing``."""
@@ -511,6 +551,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         total_weight = float(xp.sum(data.sample_weight))
         log_expert = None
         if responsibilities is not None:
+            responsibilities = self._remove_dead_experts(data, responsibilities, run)
             log_expert = self._m_step(data, responsibilities)
         responsibilities, _, log_likelihood = self._e_step(data, log_expert)
         path = []
@@ -520,6 +561,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             print(f"Run {run}: initial log-likelihood {log_likelihood:.6f}")
         for iteration in range(1, self.max_iter + 1):
             previous = log_likelihood
+            responsibilities = self._remove_dead_experts(data, responsibilities, run)
             log_expert = self._m_step(data, self._route(responsibilities))
             del responsibilities  # free it before the E-step makes new ones
             responsibilities, _, log_likelihood = self._e_step(data, log_expert)
@@ -534,6 +576,16 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             if abs(change) < self.tol:
                 converged = True
                 break
+        if self.max_iter > 0:
+            # An expert that died in the last iteration: the fitted state
+            # must not keep it.
+            while self._dead_experts(data, responsibilities).any():
+                responsibilities = self._remove_dead_experts(
+                    data, responsibilities, run
+                )
+                log_expert = self._m_step(data, self._route(responsibilities))
+                responsibilities, _, log_likelihood = self._e_step(data, log_expert)
+                path.append(log_likelihood)
         if self.verbose:
             state = "converged" if converged else "did not converge"
             print(f"Run {run} {state}: log-likelihood {log_likelihood:.6f}")
@@ -546,6 +598,54 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             "n_iter_": len(path),
             "converged_": converged,
         }
+
+    def _dead_experts(self, data, responsibilities):
+        """Mask of the experts whose share of the data is below the threshold.
+
+        The largest expert is never dead, so that at least one remains.
+        """
+        return self._dead_shares(to_host(data.sample_weight @ responsibilities))
+
+    def _dead_shares(self, totals):
+        """Dead-expert mask from each expert's total weight (numpy, (K,))."""
+        shares = totals / totals.sum()
+        dead = shares < self.min_expert_weight
+        dead[np.argmax(shares)] = False
+        return dead
+
+    def _remove_dead_experts(self, data, responsibilities, run):
+        """Remove dead experts (and their gate columns); kept responsibilities.
+
+        An expert whose share of the (weighted) data falls below
+        ``min_expert_weight`` is collapsing: its fit rests on a handful of
+        samples (or none), its noise variance and gate weights run to their
+        limits. It is removed; ``n_experts_`` counts the experts that remain.
+        The next M-step refits the rest on the renormalised responsibilities.
+        """
+        dead = self._dead_experts(data, responsibilities)
+        if not dead.any():
+            return responsibilities
+        keep = ~dead
+        if self.verbose:
+            print(
+                f"Run {run}: removing expert(s) {np.flatnonzero(dead).tolist()}, "
+                f"share below min_expert_weight={self.min_expert_weight}"
+            )
+        self.experts_ = [expert for expert, kept in zip(self.experts_, keep) if kept]
+        self.gate_._keep_experts(keep)
+        self.n_experts_ = int(keep.sum())
+        xp = namespace(responsibilities)
+        kept = to_device(np.flatnonzero(keep), responsibilities)
+        responsibilities = xp.take(responsibilities, kept, axis=1)
+        totals = xp.sum(responsibilities, axis=1, keepdims=True)
+        # A row only the removed experts were responsible for (to machine
+        # precision) is shared evenly.
+        positive = totals > 0
+        return xp.where(
+            positive,
+            responsibilities / xp.where(positive, totals, xp.ones_like(totals)),
+            xp.full_like(responsibilities, 1.0 / self.n_experts_),
+        )
 
     # -- inference ----------------------------------------------------------
     def _validate_X(self, X, method="predict"):
@@ -606,6 +706,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             )
         weights = self._gate_proba(X)
         if self.top_k is not None:
+            # top_k >= n_experts_ (experts were removed) keeps them all.
             weights = _keep_top(weights, self.top_k)
         return weights
 

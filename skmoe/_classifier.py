@@ -36,9 +36,11 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
     n_experts : int, default=3
     gate : classifier, default=None
         As for :class:`MixtureOfExpertsRegressor`.
-    init : {"kmeans", "random"} or array-like of shape (n_samples, n_experts), \
-            default="kmeans"
-        k-means runs on the standardised features and the one-hot labels.
+    init : {"tree", "kmeans", "random"} or array-like of shape \
+            (n_samples, n_experts), default="tree"
+        As for :class:`MixtureOfExpertsRegressor`; the model tree and
+        k-means see the labels one-hot encoded (the tree fits them by least
+        squares, a linear probability model per leaf).
     n_init : int, default=1
     max_iter : int, default=100
     tol : float, default=1e-5
@@ -50,13 +52,18 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
     verbose : int, default=0
     routing : {"soft", "hard"} or int, default="soft"
         As for :class:`MixtureOfExpertsRegressor`.
+    min_expert_weight : float in [0, 1), default=1e-3
+        As for :class:`MixtureOfExpertsRegressor`: experts whose share of
+        the data falls below it are removed.
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
+    n_experts_ : int
+        Experts in the fitted model (``n_experts`` minus those removed).
     experts_ : list of fitted classifiers
     gate_ : SoftmaxGate or ClassifierGate
-    expert_weights_ : ndarray of shape (n_experts,)
+    expert_weights_ : ndarray of shape (n_experts_,)
         Share of the (weighted) training data each expert is responsible for.
     log_likelihood_ : float
     log_likelihood_path_ : ndarray of shape (n_iter_,)

@@ -204,17 +204,12 @@ def run_fused_em(estimator, data, responsibilities, run):
     gate = estimator.gate_
     design, sample_weight = data.design, data.sample_weight
     n_samples, n_params = design.shape
-    n_experts = estimator.n_experts
     total_weight = sample_weight.sum()
     # Centred targets: the noise variances come from sums of squares.
     offset = estimator._target_mean
     targets = data.y - offset
-    pairs, mode = _gate_pairs(gate, n_samples, n_params)
-    refresh = CURVATURE_REFRESH if mode == "blocks" else 1
     bound_inverse = None
     threshold = 1e-10 * max(total_weight, 1.0)
-
-    no_pairs = pairs[:0]
 
     def one_pass(gate_coef, expert_coef, variance, previous, out, curvature=True):
         return PassStatistics(
@@ -231,6 +226,12 @@ def run_fused_em(estimator, data, responsibilities, run):
             )
         )
 
+    if responsibilities is not None:
+        responsibilities = estimator._remove_dead_experts(data, responsibilities, run)
+    n_experts = len(estimator.experts_)
+    pairs, mode = _gate_pairs(gate, n_samples, n_params)
+    no_pairs = pairs[:0]
+    refresh = CURVATURE_REFRESH if mode == "blocks" else 1
     gate_coef = gate._coef
     if responsibilities is None:
         # Continue: an E-step at the fitted parameters starts the loop.
@@ -278,7 +279,30 @@ def run_fused_em(estimator, data, responsibilities, run):
                 if abs(change) < estimator.tol:
                     converged = True
             log_likelihood = log_likelihood_now
-            if converged or len(path) >= estimator.max_iter:
+            dead = estimator._dead_shares(stats.totals)
+            if dead.any():
+                # An expert's share fell below min_expert_weight: remove it
+                # and start the next M-step from the kept responsibilities
+                # (one more iteration even at max_iter, as the general loop).
+                gate._coef = gate_coef
+                kept = estimator._remove_dead_experts(data, current, run)
+                n_experts = len(estimator.experts_)
+                pairs, mode = _gate_pairs(gate, n_samples, n_params)
+                no_pairs = pairs[:0]
+                refresh = CURVATURE_REFRESH if mode == "blocks" else 1
+                gate_coef, bound_inverse, converged = gate._coef, None, False
+                previous = np.ascontiguousarray(kept)
+                current = np.empty_like(previous)
+                stats = one_pass(
+                    gate_coef,
+                    np.zeros((n_params, n_experts)),
+                    np.ones(n_experts),
+                    previous,
+                    None,
+                )
+                previous, current = current, previous
+                curvature, stale, iteration = stats.gate_curvature, 0, 0
+            elif converged or len(path) >= estimator.max_iter:
                 break
         # M-step from the responsibilities in ``current``.
         new_expert_coef, new_variance = _expert_step(
@@ -351,7 +375,7 @@ def _set_experts(estimator, coef, offset):
 def _centred_coefficients(estimator, offset):
     """Standardised weights (p, K) of the fitted experts, for centred targets."""
     mean, scale = estimator._feature_mean, estimator._feature_scale
-    coef = np.empty((len(mean) + 1, estimator.n_experts))
+    coef = np.empty((len(mean) + 1, len(estimator.experts_)))
     for k, expert in enumerate(estimator.experts_):
         coef[:-1, k] = expert.coef_ * scale
         coef[-1, k] = expert.intercept_ + expert.coef_ @ mean - offset

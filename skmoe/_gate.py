@@ -181,6 +181,22 @@ class SoftmaxGate:
     def _log_proba(self, design, kernels=_xp):
         return kernels.linear_log_softmax(design, self._coef)
 
+    def _keep_experts(self, keep):
+        """Drop the columns of removed experts (``keep``: bool mask, (K,)).
+
+        The kept columns are the warm start of the next M-step; the reference
+        column is chosen as a fresh gate of the new size would choose it.
+        """
+        kept = to_device(np.flatnonzero(keep), self._coef)
+        self._coef = namespace(self._coef).take(self._coef, kept, axis=1)
+        self.n_experts = self._coef.shape[1]
+        self._free = np.ones(self.n_experts, dtype=bool)
+        self._free[0] = self._penalty[0] > 0 and self.n_experts > 2
+        if not self._free[0]:
+            # A common shift of the columns leaves the softmax unchanged.
+            self._coef = self._coef - self._coef[:, :1]
+        return self
+
     @property
     def n_parameters(self):
         """Free parameters: K - 1 softmax columns of ``(coef, intercept)``."""
@@ -242,6 +258,11 @@ class ClassifierGate:
         self.estimator_ = clone(self.estimator).fit(
             X[rows[keep]], labels[keep], sample_weight=weights[keep]
         )
+        return self
+
+    def _keep_experts(self, keep):
+        """Forget removed experts; the next M-step refits the classifier."""
+        self.n_experts = int(keep.sum())
         return self
 
     def _log_proba(self, X, kernels=None):

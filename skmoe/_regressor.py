@@ -40,11 +40,20 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         LogisticRegression's units (``C=np.inf``: none). Any other classifier
         with ``predict_proba`` is fitted on the responsibilities as soft
         targets (each sample once per expert, weighted by its responsibility).
-    init : {"kmeans", "random"} or array-like of shape (n_samples, n_experts), \
-            default="kmeans"
-        Initial responsibilities: k-means on the standardised ``[X, y]``;
-        each sample to the nearest of K random samples in that space; or
-        given. Restarts (``n_init``) never start twice from one partition.
+    init : {"tree", "kmeans", "random"} or array-like of shape \
+            (n_samples, n_experts), default="tree"
+        Initial responsibilities. "tree": the leaves of a greedy
+        least-squares model tree with ``n_experts`` leaves (each split is
+        where one linear fit per side, instead of one for both, lowers the
+        squared error the most), grown on the standardised features and
+        target (at most 10,000 rows); it finds regimes that switch along the
+        features, where k-means on ``[X, y]`` and random partitions leave
+        EM stuck (``benchmarks/bench_init.py``). With more than 32 features
+        the tree's linear fits cost more than EM, and "tree" starts as
+        "kmeans" does. "kmeans": k-means on the standardised ``[X, y]``.
+        "random": each sample to the nearest of K random samples. An array:
+        given. Restarts after the first (``n_init``) start from random
+        partitions, and never twice from one partition.
     n_init : int, default=1
         Number of EM runs; the one with the best log-likelihood is kept.
     max_iter : int, default=100
@@ -75,13 +84,27 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         overlap. k: each sample trains its k most responsible experts, with
         renormalised weights; a middle ground, and the training-time
         counterpart of ``top_k``.
+    min_expert_weight : float in [0, 1), default=1e-3
+        An expert whose share of the (weighted) training data, the mean of
+        its responsibilities, falls below this value during EM is removed
+        (with its gate column), and EM goes on with the others:
+        ``n_experts_`` says how many remain. Such an expert is collapsing:
+        its fit rests on less than a thousandth of the data, its noise
+        variance and gate weights run to their limits. The default is small
+        enough never to remove a real regime of a few samples in hundreds
+        (the noise variance floor keeps those finite); 0 never removes.
+        R's flexmix has the same rule (``minprior``, default 0.05).
 
     Attributes
     ----------
+    n_experts_ : int
+        Experts in the fitted model: ``n_experts`` minus those removed
+        (see ``min_expert_weight``). Every per-expert attribute has this
+        length.
     experts_ : list of fitted regressors
     gate_ : SoftmaxGate or ClassifierGate
-    noise_variance_ : ndarray of shape (n_experts,)
-    expert_weights_ : ndarray of shape (n_experts,)
+    noise_variance_ : ndarray of shape (n_experts_,)
+    expert_weights_ : ndarray of shape (n_experts_,)
         Share of the (weighted) training data each expert is responsible for.
     log_likelihood_ : float
         Training log-likelihood (natural log) of the kept run.
@@ -174,7 +197,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
             )
             # The kernels take linear maps: map the predictions by identity.
             inputs = self._expert_means(data.X, data.host_X)
-            coef = namespace(inputs).eye(self.n_experts, device=device(inputs))
+            coef = namespace(inputs).eye(len(self.experts_), device=device(inputs))
         sums = kernels.gaussian_residual_sums(
             inputs, coef, data.y, responsibilities, data.sample_weight
         )
@@ -202,7 +225,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
                 data.y,
                 sample_weight=responsibilities[:, k] * data.sample_weight,
             )
-        identity = np.eye(self.n_experts)
+        identity = np.eye(len(self.experts_))
         sums = self._kernels.gaussian_residual_sums(
             self._expert_means(data.X),
             identity,
@@ -221,7 +244,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         means = self._expert_means(data.X, data.host_X)
         return self._kernels.gaussian_log_density(
             means,
-            namespace(means).eye(self.n_experts, device=device(means)),
+            namespace(means).eye(len(self.experts_), device=device(means)),
             data.y,
             self.noise_variance_,
         )
@@ -230,7 +253,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         return {"noise_variance_": self.noise_variance_}
 
     def _n_parameters(self):
-        return super()._n_parameters() + self.n_experts
+        return super()._n_parameters() + len(self.experts_)
 
     def predict(self, X, return_std=False):
         """Predict the mixture mean, and optionally its standard deviation.

@@ -18,7 +18,7 @@ def _prepare(moe, X, ax):
     X = None if X is None else check_array(X)
     if ax is None:
         _, ax = plt.subplots()
-    return X, ax, plt.get_cmap("tab10")(np.arange(moe.n_experts) % 10)
+    return X, ax, plt.get_cmap("tab10")(np.arange(moe.n_experts_) % 10)
 
 
 def _grid(X, features, resolution):
@@ -69,7 +69,7 @@ def plot_gate(moe, X, *, features=None, resolution=200, ax=None):
     gate = moe.gate_proba(grid)
     if len(features) == 1:
         x = grid[:, features[0]]
-        for k in range(moe.n_experts):
+        for k in range(moe.n_experts_):
             ax.plot(x, gate[:, k], color=colors[k], label=f"expert {k}")
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel(f"feature {features[0]}")

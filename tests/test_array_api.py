@@ -307,3 +307,17 @@ def test_gpu_backend_with_string_labels(strict_gpu):
     fitted.fit(X, labels)
     assert strict_gpu
     np.testing.assert_array_equal(fitted.predict(X), reference.predict(X))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_dead_expert_removal_on_a_device(mcycle):
+    X, y = mcycle
+    init = np.full((len(y), 3), 0.5)
+    init[:, 2] = 0.0  # an expert nobody is responsible for
+    init[X[:, 0] > 25, 0] = 0.0
+    estimator = MixtureOfExpertsRegressor(n_experts=3, init=init, max_iter=20)
+    reference, fitted = _fit_both(estimator, X, y, "device1")
+    assert fitted.n_experts_ == reference.n_experts_ == 2
+    assert fitted.log_likelihood_ == pytest.approx(reference.log_likelihood_, rel=1e-6)
+    _assert_on(fitted.expert_weights_, "device1")
+    assert fitted.expert_weights_.shape == (2,)

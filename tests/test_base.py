@@ -63,7 +63,7 @@ def test_default_gate_reaches_sharp_boundaries_with_finite_weights():
 
 def test_restarts_start_from_distinct_partitions():
     X, y = _two_regimes(n_samples=60)
-    for init in ["kmeans", "random"]:
+    for init in ["tree", "kmeans", "random"]:
         moe = MixtureOfExpertsRegressor(n_experts=2, init=init, random_state=0)
         moe.fit(X, y)  # sets the scaling the initialisation reads
         data = moe._training_data(X, y, np.ones(len(y)))
