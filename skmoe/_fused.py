@@ -27,8 +27,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import _gate
 from ._experts import _raw_coefficients
-from ._gate import FULL_NEWTON_BUDGET
 from ._kernels._linalg import solve_psd
 
 # Halvings of a gate step before it is abandoned for this iteration.
@@ -90,7 +90,7 @@ def _gate_pairs(gate, n_samples, n_params):
     "blocks", Newton with the diagonal blocks.
     """
     columns = np.flatnonzero(gate._free)
-    if n_samples * (len(columns) * n_params) ** 2 <= FULL_NEWTON_BUDGET:
+    if n_samples * (len(columns) * n_params) ** 2 <= _gate.FULL_NEWTON_BUDGET:
         mode = "full"
         pairs = [(k, j) for a, k in enumerate(columns) for j in columns[: a + 1]]
     elif LARGE_GATE_STEP == "blocks":

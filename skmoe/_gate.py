@@ -18,11 +18,15 @@ from ._kernels._linalg import multinomial_newton_direction
 #: Inverse strength of the default gate penalty, ``1 / (2 C) * ||W||^2`` on
 #: the standardised features: weak enough that the gate sharpens as data
 #: grows, strong enough that separable responsibilities keep finite weights.
-DEFAULT_GATE_C = 100.0
+#: (C=100 blurred sharp regime boundaries at n = 100,000: benchmarks/bench_init.py.)
+DEFAULT_GATE_C = 1000.0
 
 # Newton steps use the full Hessian while n * n_params**2 (its cost in
-# multiply-adds) stays below this; block-diagonal Hessians beyond.
-FULL_NEWTON_BUDGET = 2e7
+# multiply-adds, about a second of one core) stays below this; block-diagonal
+# Hessians beyond. The full Hessian costs K/2 times the blocks per pass but
+# sharpens a gate in tens of EM iterations where the blocks take hundreds
+# (benchmarks/bench_init.py), so it is worth it well past small data.
+FULL_NEWTON_BUDGET = 1e9
 
 # Floor of gate probabilities from classifiers that may answer exactly 0.
 _LOG_PROBA_FLOOR = np.log(1e-300)

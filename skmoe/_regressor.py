@@ -35,7 +35,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         Number of experts K.
     gate : classifier, default=None
         None: the built-in softmax gate with a weak L2 penalty
-        (``1 / (2 * 100) * ||W||^2`` on the standardised features).
+        (``1 / (2 * 1000) * ||W||^2`` on the standardised features).
         ``LogisticRegression(C=...)``: the built-in gate with that penalty in
         LogisticRegression's units (``C=np.inf``: none). Any other classifier
         with ``predict_proba`` is fitted on the responsibilities as soft
