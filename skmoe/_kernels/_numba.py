@@ -296,6 +296,21 @@ def _float_from_bits(typingctx, bits):
     return types.float64(types.int64), codegen
 
 
+@intrinsic
+def _bits_from_float(typingctx, value):
+    """The int64 whose bits are those of the float64 ``value`` (vectorisable)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int64))
+
+    return types.int64(types.float64), codegen
+
+
+# Added to an integral float k, |k| < 2**51, this leaves k in the low bits of
+# the sum (1.5 * 2**52): a float-to-integer conversion that vectorises (AVX2
+# has no vector conversion of float64 to int64).
+_SHIFTER = 6755399441055744.0
+
 _LN2_HIGH = 6.93147180369123816490e-01
 _LN2_LOW = 1.90821492927058770002e-10
 _INV_LN2 = 1.44269504088896338700e00
@@ -330,7 +345,9 @@ def _exp_nonpositive(x):
     p = p * r + 0.5
     p = p * r + 1.0
     p = p * r + 1.0
-    value = p * _float_from_bits((np.int64(k) + 1023) << 52)
+    # 2**k: the exponent bias added to k in the low bits of k + _SHIFTER, and
+    # shifted into the exponent field (the high bits of the sum shift out).
+    value = p * _float_from_bits((_bits_from_float(k + _SHIFTER) + 1023) << 52)
     return value if x >= _EXP_CUTOFF else 0.0
 
 
