@@ -437,7 +437,7 @@ def _em_pass(
         total = np.empty(_TILE)
         # Partial sums, one per position in the tile.
         sums = np.zeros((3, _TILE))
-        partial_gradient = np.zeros((n_experts, n_params, _TILE))
+        block_gradient = np.zeros((n_experts, n_params))
         shares = np.empty(_TILE)
         scaled = np.empty(_TILE)
         block_curvature = np.zeros((n_pairs, n_packed))
@@ -526,8 +526,7 @@ def _em_pass(
                     sums[2, t] += weight[t] * resp[k, t] * log_gate[k, t]
                     means[k, t] = weight[t] * (resp[k, t] - proba[k, t])
                 for j in range(n_params):
-                    for t in range(size):
-                        partial_gradient[k, j, t] += features[j, t] * means[k, t]
+                    block_gradient[k, j] += _dot(means[k], features[j], size)
             # Weighted Gram matrices of [design, y] and gate curvature blocks:
             # each entry is a dot product along the tile (``_dot``).
             for t in range(size):
@@ -575,10 +574,7 @@ def _em_pass(
             scalars[block, index] = value
         for k in range(n_experts):
             for j in range(n_params):
-                value = 0.0
-                for t in range(_TILE):
-                    value += partial_gradient[k, j, t]
-                gradient[block, j, k] = value
+                gradient[block, j, k] = block_gradient[k, j]
         curvature[block] = block_curvature
         grams[block] = block_grams
     return scalars, gradient, curvature, grams
