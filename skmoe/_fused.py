@@ -22,6 +22,7 @@ and the line search are the general loop's, so the log-likelihood never
 decreases without a gate penalty, and both backends run the same loop.
 """
 
+import functools
 from time import perf_counter
 from typing import NamedTuple
 
@@ -29,10 +30,14 @@ import numpy as np
 
 from . import _gate
 from ._experts import _raw_coefficients
-from ._kernels._linalg import solve_psd
 
 # Halvings of a gate step before it is abandoned for this iteration.
 _MAX_HALVINGS = 40
+
+# Cholesky pivots (square roots of the pivots of Gaussian elimination)
+# whose smallest is under this fraction of the largest send a system to the
+# eigendecomposition (its condition number may exceed about 1e10).
+_PIVOT_RATIO = 1e-5
 
 # Armijo constant of the gate's step, as in ``fit_multinomial``.
 _ARMIJO = 1e-4
@@ -139,16 +144,9 @@ def _gate_direction(gate, coef, stats, mode, threshold, bound_inverse=None):
         step = bound_inverse @ gradient[:, columns].T.ravel()
         direction[:, columns] = step.reshape(len(columns), -1).T
     elif mode == "full":
-        size = len(columns) * n_params
-        hessian = np.empty((size, size))
-        blocks = iter(curvature)
-        for a in range(len(columns)):
-            for b in range(a + 1):
-                rows = slice(a * n_params, (a + 1) * n_params)
-                cols = slice(b * n_params, (b + 1) * n_params)
-                hessian[rows, cols] = hessian[cols, rows] = next(blocks)
+        hessian = curvature.reshape(-1)[_hessian_gather(len(columns), n_params)]
         hessian[np.diag_indices_from(hessian)] += np.tile(penalty, len(columns))
-        step = solve_psd(hessian, gradient[:, columns].T.ravel())
+        step = _solve_psd_stack(hessian[None], gradient[:, columns].T.ravel()[None])[0]
         direction[:, columns] = step.reshape(len(columns), -1).T
     else:
         blocks = curvature + np.diag(penalty)
@@ -159,8 +157,48 @@ def _gate_direction(gate, coef, stats, mode, threshold, bound_inverse=None):
     return direction, decrement, objective
 
 
+@functools.lru_cache
+def _hessian_gather(n_columns, n_params):
+    """Indices into the flat curvature blocks of a pass (pairs (a, b), b <= a,
+    in order, each (p, p)) that assemble the symmetric Hessian of the free
+    columns in one take."""
+    size = n_columns * n_params
+    gather = np.empty((size, size), dtype=np.intp)
+    block = 0
+    within = np.arange(n_params * n_params).reshape(n_params, n_params)
+    for a in range(n_columns):
+        for b in range(a + 1):
+            rows = slice(a * n_params, (a + 1) * n_params)
+            cols = slice(b * n_params, (b + 1) * n_params)
+            gather[rows, cols] = block * n_params**2 + within
+            gather[cols, rows] = block * n_params**2 + within.T
+            block += 1
+    return gather
+
+
 def _solve_psd_stack(matrices, rhs):
-    """``solve_psd`` of a stack of systems, (m, p, p) and (m, p), in one call."""
+    """``solve_psd`` of a stack of systems, (m, p, p) and (m, p), in one call.
+
+    A Cholesky factorisation checks that every system is safely positive
+    definite (smallest pivot over ``_PIVOT_RATIO`` times the largest; the
+    squared pivots bound the eigenvalues from inside), and the systems are
+    then solved in one batched call: several times cheaper than the
+    eigendecompositions, which are used only when a system is (nearly)
+    singular, to give its minimum-norm solution.
+    """
+    try:
+        factor = np.linalg.cholesky(matrices)
+    except np.linalg.LinAlgError:
+        factor = None
+    if factor is not None:
+        pivots = np.diagonal(factor, axis1=-2, axis2=-1)
+        if np.all(pivots.min(axis=1) > _PIVOT_RATIO * pivots.max(axis=1)):
+            return np.linalg.solve(matrices, rhs[..., None])[..., 0]
+    return _solve_psd_stack_eigh(matrices, rhs)
+
+
+def _solve_psd_stack_eigh(matrices, rhs):
+    """Minimum-norm ``solve_psd`` of a stack of systems, by eigendecomposition."""
     eigenvalues, eigenvectors = np.linalg.eigh(matrices)
     largest = eigenvalues[:, -1:]
     keep = (eigenvalues > 1e-12 * largest) & np.isfinite(largest) & (largest > 0)

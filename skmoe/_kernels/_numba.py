@@ -283,7 +283,11 @@ def multinomial_gradient_curvature(design, coef, target_proba, row_weight, pairs
 # per position in the tile (no reassociation: the results are exact IEEE
 # sums in a fixed order), reduced once per block. The experts' weighted
 # normal equations are the Gram matrices of ``[design, y]``: moments and sums
-# of squares come with them.
+# of squares come with them. Their entries, and the gate's curvature blocks,
+# are dot products along the tile (``_dot``, ``_dot2``), the one place where
+# sums are reassociated so that they vectorise: 1.2-1.5x faster passes than
+# rank-4 updates of packed outer products, built row by row (the previous
+# scheme). The order is fixed by the compiled code, not by the threads.
 
 
 @intrinsic
@@ -295,6 +299,21 @@ def _float_from_bits(typingctx, bits):
 
     return types.float64(types.int64), codegen
 
+
+@intrinsic
+def _bits_from_float(typingctx, value):
+    """The int64 whose bits are those of the float64 ``value`` (vectorisable)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int64))
+
+    return types.int64(types.float64), codegen
+
+
+# Added to an integral float k, |k| < 2**51, this leaves k in the low bits of
+# the sum (1.5 * 2**52): a float-to-integer conversion that vectorises (AVX2
+# has no vector conversion of float64 to int64).
+_SHIFTER = 6755399441055744.0
 
 _LN2_HIGH = 6.93147180369123816490e-01
 _LN2_LOW = 1.90821492927058770002e-10
@@ -330,7 +349,9 @@ def _exp_nonpositive(x):
     p = p * r + 0.5
     p = p * r + 1.0
     p = p * r + 1.0
-    value = p * _float_from_bits((np.int64(k) + 1023) << 52)
+    # 2**k: the exponent bias added to k in the low bits of k + _SHIFTER, and
+    # shifted into the exponent field (the high bits of the sum shift out).
+    value = p * _float_from_bits((_bits_from_float(k + _SHIFTER) + 1023) << 52)
     return value if x >= _EXP_CUTOFF else 0.0
 
 
@@ -347,13 +368,32 @@ def _exp_nonpositive_array(values):
 _PASS_BLOCK = 4096
 
 # Rows per tile (a divisor of _PASS_BLOCK).
-_TILE = 64
+_TILE = 128
 
-# Rows per update of the Gram matrices (the kernel is written for 4).
-_ROWS = 4
-
-# Floating-point contraction (a * b + c as one FMA) only; no reassociation.
+# Floating-point contraction (a * b + c as one FMA) only; no reassociation
+# (but in the dot products along the tile, ``_dot`` and ``_dot2``).
 _PARALLEL_CONTRACT = {**_PARALLEL, "fastmath": {"contract"}}
+
+
+@numba.njit(**_JIT, fastmath={"contract", "reassoc"})
+def _dot(u, v, size):
+    """``u[:size] @ v[:size]``, summed in the order the compiler vectorises
+    (reassociated: fixed for a given build, whatever the number of threads)."""
+    value = 0.0
+    for t in range(size):
+        value += u[t] * v[t]
+    return value
+
+
+@numba.njit(**_JIT, fastmath={"contract", "reassoc"})
+def _dot2(u, v, w, size):
+    """``(u @ v, u @ w)`` over ``[:size]`` (as ``_dot``), loading ``u`` once."""
+    first = 0.0
+    second = 0.0
+    for t in range(size):
+        first += u[t] * v[t]
+        second += u[t] * w[t]
+    return first, second
 
 
 @numba.njit(**_PARALLEL_CONTRACT)
@@ -386,7 +426,7 @@ def _em_pass(
         half_precision[k] = 0.5 / variance[k]
     for block in prange(n_blocks):
         # Tile buffers: one column per row of the tile.
-        features = np.empty((n_params, _TILE))
+        features = np.empty((n_params + 1, _TILE))
         weight = np.empty(_TILE)
         target = np.empty(_TILE)
         log_gate = np.empty((n_experts, _TILE))
@@ -397,9 +437,9 @@ def _em_pass(
         total = np.empty(_TILE)
         # Partial sums, one per position in the tile.
         sums = np.zeros((3, _TILE))
-        partial_gradient = np.zeros((n_experts, n_params, _TILE))
-        outer = np.empty((_ROWS, n_augmented))
-        shares = np.empty(_ROWS)
+        block_gradient = np.zeros((n_experts, n_params))
+        shares = np.empty(_TILE)
+        scaled = np.empty(_TILE)
         block_curvature = np.zeros((n_pairs, n_packed))
         block_grams = np.zeros((n_experts, n_augmented))
         block_end = min((block + 1) * _PASS_BLOCK, n_samples)
@@ -486,60 +526,47 @@ def _em_pass(
                     sums[2, t] += weight[t] * resp[k, t] * log_gate[k, t]
                     means[k, t] = weight[t] * (resp[k, t] - proba[k, t])
                 for j in range(n_params):
+                    block_gradient[k, j] += _dot(means[k], features[j], size)
+            # Weighted Gram matrices of [design, y] and gate curvature blocks:
+            # each entry is a dot product along the tile (``_dot``).
+            for t in range(size):
+                features[n_params, t] = target[t]
+            for k in range(n_experts):
+                for t in range(size):
+                    shares[t] = weight[t] * resp[k, t]
+                index = 0
+                for a in range(n_params + 1):
                     for t in range(size):
-                        partial_gradient[k, j, t] += features[j, t] * means[k, t]
-            # Weighted Gram matrices of [design, y] and gate curvature blocks,
-            # _ROWS rows at a time: each partial sum is loaded and stored
-            # once per _ROWS rows (in a fixed order: exact, not reassociated).
-            for first in range(0, size, _ROWS):
-                count = min(_ROWS, size - first)
-                for r in range(_ROWS):
-                    t = first + r
-                    if r >= count:
-                        for m in range(n_augmented):
-                            outer[r, m] = 0.0
-                        continue
-                    index = 0
-                    for a in range(n_params):
-                        x = features[a, t]
-                        for b in range(a + 1):
-                            outer[r, index] = x * features[b, t]
-                            index += 1
-                    x = target[t]
-                    for b in range(n_params):
-                        outer[r, index] = x * features[b, t]
+                        scaled[t] = shares[t] * features[a, t]
+                    for b in range(0, a, 2):
+                        first, second = _dot2(
+                            scaled, features[b], features[b + 1], size
+                        )
+                        block_grams[k, index] += first
+                        block_grams[k, index + 1] += second
+                        index += 2
+                    if a % 2 == 0:
+                        block_grams[k, index] += _dot(scaled, features[a], size)
                         index += 1
-                    outer[r, index] = x * x
-                for k in range(n_experts):
-                    for r in range(_ROWS):
-                        t = first + r
-                        shares[r] = weight[t] * resp[k, t] if r < count else 0.0
-                    s0, s1, s2, s3 = shares[0], shares[1], shares[2], shares[3]
-                    for m in range(n_augmented):
-                        block_grams[k, m] += (
-                            s0 * outer[0, m]
-                            + s1 * outer[1, m]
-                            + s2 * outer[2, m]
-                            + s3 * outer[3, m]
+            for pair in range(n_pairs):
+                k, j = pairs[pair, 0], pairs[pair, 1]
+                delta = 1.0 if k == j else 0.0
+                for t in range(size):
+                    shares[t] = weight[t] * proba[k, t] * (delta - proba[j, t])
+                index = 0
+                for a in range(n_params):
+                    for t in range(size):
+                        scaled[t] = shares[t] * features[a, t]
+                    for b in range(0, a, 2):
+                        first, second = _dot2(
+                            scaled, features[b], features[b + 1], size
                         )
-                for pair in range(n_pairs):
-                    k, j = pairs[pair, 0], pairs[pair, 1]
-                    delta = 1.0 if k == j else 0.0
-                    for r in range(_ROWS):
-                        t = first + r
-                        shares[r] = (
-                            weight[t] * proba[k, t] * (delta - proba[j, t])
-                            if r < count
-                            else 0.0
-                        )
-                    s0, s1, s2, s3 = shares[0], shares[1], shares[2], shares[3]
-                    for m in range(n_packed):
-                        block_curvature[pair, m] += (
-                            s0 * outer[0, m]
-                            + s1 * outer[1, m]
-                            + s2 * outer[2, m]
-                            + s3 * outer[3, m]
-                        )
+                        block_curvature[pair, index] += first
+                        block_curvature[pair, index + 1] += second
+                        index += 2
+                    if a % 2 == 0:
+                        block_curvature[pair, index] += _dot(scaled, features[a], size)
+                        index += 1
         for index in range(3):
             value = 0.0
             for t in range(_TILE):
@@ -547,10 +574,7 @@ def _em_pass(
             scalars[block, index] = value
         for k in range(n_experts):
             for j in range(n_params):
-                value = 0.0
-                for t in range(_TILE):
-                    value += partial_gradient[k, j, t]
-                gradient[block, j, k] = value
+                gradient[block, j, k] = block_gradient[k, j]
         curvature[block] = block_curvature
         grams[block] = block_grams
     return scalars, gradient, curvature, grams
