@@ -27,7 +27,7 @@ Strategies:
 - the true regimes given as ``init`` (an oracle: how far EM gets from the
   right partition);
 - ``init="tree"`` with the gate's other choices: diagonal-block Newton steps
-  (``skmoe._gate.FULL_NEWTON_BUDGET=0``; the default budget takes full
+  (``skmoe._gate.GATE_NEWTON_BUDGET=0``; the default budget takes full
   Newton steps up to n * (dK)^2 = 10^9, which covers n = 100,000 here), and
   the penalty C=100 (the earlier default) and C=10^4 instead of C=1000.
 
@@ -138,10 +138,10 @@ def main():
         'init="tree", gate C=100': (np.inf, 100.0),
         'init="tree", gate C=10^4': (np.inf, 1e4),
     }
-    budget = skmoe._gate.FULL_NEWTON_BUDGET
+    budget = skmoe._gate.GATE_NEWTON_BUDGET
     try:
         for name, (newton_budget, C) in experiments.items():
-            skmoe._gate.FULL_NEWTON_BUDGET = newton_budget
+            skmoe._gate.GATE_NEWTON_BUDGET = newton_budget
             gate = None if C is None else LogisticRegression(C=C)
             model, seconds = timed(
                 lambda gate=gate: MixtureOfExpertsRegressor(
@@ -152,7 +152,7 @@ def main():
             rows.append((name, model, seconds))
             print(f"... {name}: {seconds:.2f} s", flush=True)
     finally:
-        skmoe._gate.FULL_NEWTON_BUDGET = budget
+        skmoe._gate.GATE_NEWTON_BUDGET = budget
 
     # HistGradientBoosting timed again at the end, the best of both kept:
     # the machine's load may have changed meanwhile.

@@ -95,7 +95,7 @@ def _gate_pairs(gate, n_samples, n_params):
     "blocks", Newton with the diagonal blocks.
     """
     columns = np.flatnonzero(gate._free)
-    if n_samples * (len(columns) * n_params) ** 2 <= _gate.FULL_NEWTON_BUDGET:
+    if n_samples * (len(columns) * n_params) ** 2 <= _gate.GATE_NEWTON_BUDGET:
         mode = "full"
         pairs = [(k, j) for a, k in enumerate(columns) for j in columns[: a + 1]]
     elif LARGE_GATE_STEP == "blocks":

@@ -22,11 +22,15 @@ from ._kernels._linalg import multinomial_newton_direction
 DEFAULT_GATE_C = 1000.0
 
 # Newton steps use the full Hessian while n * n_params**2 (its cost in
-# multiply-adds, about a second of one core) stays below this; block-diagonal
-# Hessians beyond. The full Hessian costs K/2 times the blocks per pass but
-# sharpens a gate in tens of EM iterations where the blocks take hundreds
-# (benchmarks/bench_init.py), so it is worth it well past small data.
-FULL_NEWTON_BUDGET = 1e9
+# multiply-adds) stays below this; block-diagonal Hessians beyond. Logistic
+# experts, solved to convergence at every M-step, use this budget.
+FULL_NEWTON_BUDGET = 2e7
+
+# The gate takes one Newton step per EM iteration and may afford far more
+# (about a second of one core per step): the full Hessian costs K/2 times
+# the blocks per pass but sharpens a gate in tens of EM iterations where the
+# blocks take hundreds (benchmarks/bench_init.py).
+GATE_NEWTON_BUDGET = 1e9
 
 # Floor of gate probabilities from classifiers that may answer exactly 0.
 _LOG_PROBA_FLOOR = np.log(1e-300)
@@ -43,6 +47,7 @@ def fit_multinomial(
     free=None,
     max_iter=None,
     tol=1e-10,
+    newton_budget=None,
 ):
     """Raise the penalised soft-target log-likelihood of a multinomial logit.
 
@@ -75,6 +80,9 @@ def fit_multinomial(
         needs, and it costs about one pass).
     tol : float, default=1e-10
         Stop when the Newton decrement per unit of weight falls below it.
+    newton_budget : float, default=None
+        Largest ``n * n_params**2`` solved with the full Hessian; None:
+        ``FULL_NEWTON_BUDGET``.
 
     Returns
     -------
@@ -84,7 +92,9 @@ def fit_multinomial(
     if free is None:
         free = np.ones(coef.shape[1], dtype=bool)
     n_params = int(free.sum()) * design.shape[1]
-    full = design.shape[0] * n_params**2 <= FULL_NEWTON_BUDGET
+    if newton_budget is None:
+        newton_budget = FULL_NEWTON_BUDGET
+    full = design.shape[0] * n_params**2 <= newton_budget
     if max_iter is None:
         max_iter = 100 if full else 1
     threshold = tol * max(float(namespace(row_weight).sum(row_weight)), 1.0)
@@ -179,6 +189,7 @@ class SoftmaxGate:
             self._penalty,
             free=self._free,
             max_iter=self.max_iter,
+            newton_budget=GATE_NEWTON_BUDGET,
         )
         return self
 

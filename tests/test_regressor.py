@@ -195,7 +195,7 @@ def test_large_data_gate_steps_never_lower_the_likelihood(step, regimes, monkeyp
     # blocks of the Hessian (line search) or Böhning's fixed majorizer.
     from skmoe import _fused
 
-    monkeypatch.setattr("skmoe._gate.FULL_NEWTON_BUDGET", 0)
+    monkeypatch.setattr("skmoe._gate.GATE_NEWTON_BUDGET", 0)
     monkeypatch.setattr(_fused, "LARGE_GATE_STEP", step)
     X, y = regimes
     moe = MixtureOfExpertsRegressor(
