@@ -264,33 +264,42 @@ def run_fused_em(estimator, data, responsibilities, run):
             )
         )
 
+    def gate_plan():
+        """The gate's step for the current number of experts (see _gate_pairs)."""
+        pairs, mode = _gate_pairs(gate, n_samples, n_params)
+        return pairs, pairs[:0], mode, CURVATURE_REFRESH if mode == "blocks" else 1
+
+    def from_responsibilities(given):
+        """A pass gathering the M-step of ``given`` responsibilities (no E-step).
+
+        Returns the statistics, a scratch (n, K) array and a copy of ``given``
+        (the caller's array is not ours to reuse).
+        """
+        given = np.array(given, dtype=np.float64, order="C")
+        n_experts = given.shape[1]
+        stats = one_pass(
+            gate._coef,
+            np.zeros((n_params, n_experts)),
+            np.ones(n_experts),
+            given,
+            None,
+        )
+        return stats, np.empty_like(given), given
+
     if responsibilities is not None:
         responsibilities = estimator._remove_dead_experts(data, responsibilities, run)
-    n_experts = len(estimator.experts_)
-    pairs, mode = _gate_pairs(gate, n_samples, n_params)
-    no_pairs = pairs[:0]
-    refresh = CURVATURE_REFRESH if mode == "blocks" else 1
+    pairs, no_pairs, mode, refresh = gate_plan()
     gate_coef = gate._coef
     if responsibilities is None:
         # Continue: an E-step at the fitted parameters starts the loop.
         expert_coef = _centred_coefficients(estimator, offset)
         variance = estimator.noise_variance_
+        n_experts = len(estimator.experts_)
         previous = np.full((n_samples, n_experts), 1.0 / n_experts)
         current = np.empty_like(previous)
         stats = one_pass(gate_coef, expert_coef, variance, previous, current)
     else:
-        previous = np.ascontiguousarray(responsibilities, dtype=np.float64)
-        if previous is responsibilities:
-            previous = previous.copy()  # the caller's array is not ours to reuse
-        current = np.empty_like(previous)
-        stats = one_pass(
-            gate_coef,
-            np.zeros((n_params, n_experts)),
-            np.ones(n_experts),
-            previous,
-            None,
-        )
-        previous, current = current, previous
+        stats, previous, current = from_responsibilities(responsibilities)
     # ``current`` now holds the responsibilities the pending M-step is from.
     curvature = stats.gate_curvature
     stale = 0  # passes since the gate's curvature was last gathered
@@ -324,21 +333,9 @@ def run_fused_em(estimator, data, responsibilities, run):
                 # (one more iteration even at max_iter, as the general loop).
                 gate._coef = gate_coef
                 kept = estimator._remove_dead_experts(data, current, run)
-                n_experts = len(estimator.experts_)
-                pairs, mode = _gate_pairs(gate, n_samples, n_params)
-                no_pairs = pairs[:0]
-                refresh = CURVATURE_REFRESH if mode == "blocks" else 1
+                pairs, no_pairs, mode, refresh = gate_plan()
                 gate_coef, bound_inverse, converged = gate._coef, None, False
-                previous = np.ascontiguousarray(kept)
-                current = np.empty_like(previous)
-                stats = one_pass(
-                    gate_coef,
-                    np.zeros((n_params, n_experts)),
-                    np.ones(n_experts),
-                    previous,
-                    None,
-                )
-                previous, current = current, previous
+                stats, previous, current = from_responsibilities(kept)
                 curvature, stale, iteration = stats.gate_curvature, 0, 0
             elif converged or len(path) >= estimator.max_iter:
                 break
