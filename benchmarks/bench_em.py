@@ -235,7 +235,7 @@ def main():
             lambda iterations=iterations: MixtureOfExpertsRegressor(
                 n_experts=K, max_iter=iterations, tol=0, random_state=0
             ).fit(X_all[:n], y_all[:n]),
-            repeat=1,
+            repeat=2,
         )
         for iterations in (100, 0)
     )
