@@ -396,6 +396,28 @@ def _dot2(u, v, w, size):
     return first, second
 
 
+@numba.njit(**_JIT, fastmath={"contract"})
+def _add_weighted_gram(packed, shares, features, n_rows, size, scaled):
+    """``packed += lower triangle of features[:n_rows] diag(shares) features^T``.
+
+    Over the tile's first ``size`` columns; entries row by row, as dot
+    products along the tile (``_dot2`` takes two at a time). ``scaled`` is
+    scratch of the tile's length.
+    """
+    index = 0
+    for a in range(n_rows):
+        for t in range(size):
+            scaled[t] = shares[t] * features[a, t]
+        for b in range(0, a, 2):
+            first, second = _dot2(scaled, features[b], features[b + 1], size)
+            packed[index] += first
+            packed[index + 1] += second
+            index += 2
+        if a % 2 == 0:
+            packed[index] += _dot(scaled, features[a], size)
+            index += 1
+
+
 @numba.njit(**_PARALLEL_CONTRACT)
 def _em_pass(
     design,
@@ -534,39 +556,17 @@ def _em_pass(
             for k in range(n_experts):
                 for t in range(size):
                     shares[t] = weight[t] * resp[k, t]
-                index = 0
-                for a in range(n_params + 1):
-                    for t in range(size):
-                        scaled[t] = shares[t] * features[a, t]
-                    for b in range(0, a, 2):
-                        first, second = _dot2(
-                            scaled, features[b], features[b + 1], size
-                        )
-                        block_grams[k, index] += first
-                        block_grams[k, index + 1] += second
-                        index += 2
-                    if a % 2 == 0:
-                        block_grams[k, index] += _dot(scaled, features[a], size)
-                        index += 1
+                _add_weighted_gram(
+                    block_grams[k], shares, features, n_params + 1, size, scaled
+                )
             for pair in range(n_pairs):
                 k, j = pairs[pair, 0], pairs[pair, 1]
                 delta = 1.0 if k == j else 0.0
                 for t in range(size):
                     shares[t] = weight[t] * proba[k, t] * (delta - proba[j, t])
-                index = 0
-                for a in range(n_params):
-                    for t in range(size):
-                        scaled[t] = shares[t] * features[a, t]
-                    for b in range(0, a, 2):
-                        first, second = _dot2(
-                            scaled, features[b], features[b + 1], size
-                        )
-                        block_curvature[pair, index] += first
-                        block_curvature[pair, index + 1] += second
-                        index += 2
-                    if a % 2 == 0:
-                        block_curvature[pair, index] += _dot(scaled, features[a], size)
-                        index += 1
+                _add_weighted_gram(
+                    block_curvature[pair], shares, features, n_params, size, scaled
+                )
         for index in range(3):
             value = 0.0
             for t in range(_TILE):
