@@ -557,8 +557,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
         path = []
         converged = False
         start = perf_counter()
-        if self.verbose:
-            print(f"Run {run}: initial log-likelihood {log_likelihood:.6f}")
+        self._report(run, log_likelihood)
         for iteration in range(1, self.max_iter + 1):
             previous = log_likelihood
             responsibilities = self._remove_dead_experts(data, responsibilities, run)
@@ -567,12 +566,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             responsibilities, _, log_likelihood = self._e_step(data, log_expert)
             path.append(log_likelihood)
             change = (log_likelihood - previous) / total_weight
-            if self.verbose:
-                print(
-                    f"Run {run}, iteration {iteration}: log-likelihood "
-                    f"{log_likelihood:.6f}, change per sample {change:.3e}, "
-                    f"{perf_counter() - start:.2f} s"
-                )
+            self._report(run, log_likelihood, iteration, change, start)
             if abs(change) < self.tol:
                 converged = True
                 break
@@ -586,9 +580,7 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
                 log_expert = self._m_step(data, self._route(responsibilities))
                 responsibilities, _, log_likelihood = self._e_step(data, log_expert)
                 path.append(log_likelihood)
-        if self.verbose:
-            state = "converged" if converged else "did not converge"
-            print(f"Run {run} {state}: log-likelihood {log_likelihood:.6f}")
+        self._report(run, log_likelihood, converged=converged)
         return {
             "expert_weights_": data.sample_weight @ responsibilities / total_weight,
             "log_likelihood_": log_likelihood,
@@ -598,6 +590,36 @@ class BaseMixtureOfExperts(BaseEstimator, metaclass=ABCMeta):
             "n_iter_": len(path),
             "converged_": converged,
         }
+
+    def _report(
+        self,
+        run,
+        log_likelihood,
+        iteration=None,
+        change=None,
+        start=None,
+        *,
+        converged=None,
+    ):
+        """With ``verbose``, print one line of an EM run (both EM loops).
+
+        The initial log-likelihood; an iteration (with ``iteration``, the
+        change per sample and the run's start time); or, with ``converged``,
+        the end of the run.
+        """
+        if not self.verbose:
+            return
+        if converged is not None:
+            state = "converged" if converged else "did not converge"
+            print(f"Run {run} {state}: log-likelihood {log_likelihood:.6f}")
+        elif iteration is None:
+            print(f"Run {run}: initial log-likelihood {log_likelihood:.6f}")
+        else:
+            print(
+                f"Run {run}, iteration {iteration}: log-likelihood "
+                f"{log_likelihood:.6f}, change per sample {change:.3e}, "
+                f"{perf_counter() - start:.2f} s"
+            )
 
     def _dead_experts(self, data, responsibilities):
         """Mask of the experts whose share of the data is below the threshold.

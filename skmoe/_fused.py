@@ -312,17 +312,11 @@ def run_fused_em(estimator, data, responsibilities, run):
         if iteration > 0:
             log_likelihood_now = stats.log_likelihood
             if log_likelihood is None:
-                if estimator.verbose:
-                    print(f"Run {run}: initial log-likelihood {log_likelihood_now:.6f}")
+                estimator._report(run, log_likelihood_now)
             else:
                 path.append(log_likelihood_now)
                 change = (log_likelihood_now - log_likelihood) / total_weight
-                if estimator.verbose:
-                    print(
-                        f"Run {run}, iteration {len(path)}: log-likelihood "
-                        f"{log_likelihood_now:.6f}, change per sample {change:.3e}, "
-                        f"{perf_counter() - start:.2f} s"
-                    )
+                estimator._report(run, log_likelihood_now, len(path), change, start)
                 if abs(change) < estimator.tol:
                     converged = True
             log_likelihood = log_likelihood_now
@@ -379,9 +373,7 @@ def run_fused_em(estimator, data, responsibilities, run):
         previous, current = current, previous
         iteration += 1
 
-    if estimator.verbose:
-        state = "converged" if converged else "did not converge"
-        print(f"Run {run} {state}: log-likelihood {log_likelihood:.6f}")
+    estimator._report(run, log_likelihood, converged=converged)
     gate._coef = gate_coef
     _set_experts(estimator, expert_coef, offset)
     estimator.noise_variance_ = variance
