@@ -1,4 +1,4 @@
-"""Choosing the compute backend of the EM kernels, and moving arrays.
+"""Where a fit computes: the backend of the EM kernels, and the fit's arrays.
 
 Three kinds of fit:
 
@@ -19,11 +19,15 @@ host whatever the backend; experts that only take numpy get host copies.
 import importlib.util
 from contextlib import contextmanager
 
-from sklearn.externals import array_api_compat
-from sklearn.utils._array_api import _convert_to_numpy
+from scipy import sparse
+
+from ._array_utils import is_numpy, to_device
 
 #: The backend name of fits that run the array-API kernels on a device.
 ARRAY_API = "array_api"
+
+# Below this many rows a parallel kernel launch costs more than it saves.
+PARALLEL_MIN_ROWS = 20_000
 
 
 def resolve_backend(backend):
@@ -53,6 +57,23 @@ def device_namespace():
     return xp, cupy.cuda.Device()
 
 
+def compute_arrays(X, sample_weight, backend):
+    """The fit's arrays where EM runs, and the backend that runs there.
+
+    Array-API input (under ``array_api_dispatch``) stays in its namespace
+    and on its device; with ``backend="cupy"`` numpy input is copied to the
+    GPU once (densified if sparse). Both run the array-API kernels.
+    """
+    backend = resolve_backend(backend)
+    if not is_numpy(X):
+        return X, sample_weight, ARRAY_API
+    if backend != "cupy":
+        return X, sample_weight, backend
+    xp, gpu = device_namespace()
+    X = xp.asarray(X.toarray() if sparse.issparse(X) else X, device=gpu)
+    return X, to_device(sample_weight, X), ARRAY_API
+
+
 def get_kernels(backend):
     """The kernel module of a resolved backend (all share one interface)."""
     if backend == "numba":
@@ -62,49 +83,6 @@ def get_kernels(backend):
     from ._kernels import _xp
 
     return _xp
-
-
-def namespace(*arrays):
-    """The array-API namespace of arrays, whatever scikit-learn's dispatch setting.
-
-    numpy arrays get the numpy compatibility namespace.
-    """
-    return array_api_compat.array_namespace(*arrays)
-
-
-def is_numpy(array):
-    """True for numpy arrays, and for what numpy takes (lists, sparse matrices).
-
-    Arrays of any other array library (CuPy, PyTorch...) are not.
-    """
-    return array_api_compat.is_numpy_array(array) or not (
-        array_api_compat.is_array_api_obj(array)
-    )
-
-
-def device(array):
-    """The device of an array ("cpu" for numpy, whatever its version)."""
-    return array_api_compat.device(array)
-
-
-def to_host(array):
-    """A numpy copy of an array of any namespace (no copy for numpy)."""
-    if array is None or is_numpy(array):
-        return array
-    return _convert_to_numpy(array, namespace(array))
-
-
-def to_device(array, like):
-    """``array`` (numpy, or of ``like``'s namespace) where ``like`` lives."""
-    if is_numpy(like):
-        return to_host(array)
-    if not is_numpy(array) and device(array) == device(like):
-        return array
-    return namespace(like).asarray(to_host(array), device=device(like))
-
-
-# Below this many rows a parallel kernel launch costs more than it saves.
-PARALLEL_MIN_ROWS = 20_000
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""MixtureOfExpertsClassifier: categorical experts through predict_proba."""
+"""MixtureOfExpertsClassifier: classifier experts, categorical likelihood."""
 
 import numpy as np
 from sklearn.base import ClassifierMixin
@@ -7,16 +7,14 @@ from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
-from ._backend import device, namespace, to_device, to_host
+from ._array_utils import namespace, to_device, to_host
 from ._base import BaseMixtureOfExperts
-from ._experts import fit_experts, fit_logistic_experts
-from ._kernels import _xp
-
-# Floor of an expert's probability for a class, so that an expert that never
-# saw a class gives it a tiny, not zero, likelihood.
-_PROBA_FLOOR = 1e-300
+from ._docstrings import fill_doc
+from ._experts import ClassificationExperts
+from ._families import CategoricalFamily
 
 
+@fill_doc
 class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
     """Mixture of experts for classification, trained by EM.
 
@@ -32,45 +30,39 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         The base expert, cloned ``n_experts`` times; None means
         ``LogisticRegression()``. Experts whose ``fit`` takes no
         ``sample_weight`` are fitted on the samples they are most responsible
-        for.
-    n_experts : int, default=3
-    gate : classifier, default=None
-        As for :class:`MixtureOfExpertsRegressor`.
-    init : {"tree", "kmeans", "random"} or array-like of shape \
-            (n_samples, n_experts), default="tree"
-        As for :class:`MixtureOfExpertsRegressor`; the model tree and
-        k-means see the labels one-hot encoded (the tree fits them by least
-        squares, a linear probability model per leaf).
-    n_init : int, default=1
-    max_iter : int, default=100
-    tol : float, default=1e-5
-    top_k : int, default=None
-    backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
-    n_jobs : int, default=None
-    random_state : int, RandomState instance or None, default=None
-    warm_start : bool, default=False
-    verbose : int, default=0
-    routing : {"soft", "hard"} or int, default="soft"
-        As for :class:`MixtureOfExpertsRegressor`.
-    min_expert_weight : float in [0, 1), default=1e-3
-        As for :class:`MixtureOfExpertsRegressor`: experts whose share of
-        the data falls below it are removed.
+        for. ``LogisticRegression`` experts are fitted by Newton steps on
+        the standardised data, warm-started from one M-step to the next.
+    {n_experts}
+    {gate}
+    {init}
+    {n_init}
+    {max_iter}
+    {tol}
+    {top_k}
+    {backend}
+    {n_jobs}
+    {random_state}
+    {warm_start}
+    {verbose}
+    {routing}
+    {min_expert_weight}
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-    n_experts_ : int
-        Experts in the fitted model (``n_experts`` minus those removed).
+        The class labels.
+    {n_experts_}
     experts_ : list of fitted classifiers
-    gate_ : SoftmaxGate or ClassifierGate
-    expert_weights_ : ndarray of shape (n_experts_,)
-        Share of the (weighted) training data each expert is responsible for.
-    log_likelihood_ : float
-    log_likelihood_path_ : ndarray of shape (n_iter_,)
-    n_iter_ : int
-    converged_ : bool
-    n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+        The experts, genuine fitted estimators of the base expert's class.
+    {gate_}
+    {expert_weights_}
+    {log_likelihood_}
+    {log_likelihood_path_}
+    {n_iter_}
+    {converged_}
+    {estimator_}
+    {n_features_in_}
+    {feature_names_in_}
 
     Examples
     --------
@@ -122,70 +114,20 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         onehot[np.arange(len(y)), y] = 1.0
         return onehot
 
-    def _expert_proba(self, expert, X, host_X=None):
-        """predict_proba of one expert, aligned to ``classes_``, on X's device.
+    def _family(self):
+        return CategoricalFamily()
 
-        Experts other than batched logistic ones predict on ``host_X`` (a
-        numpy copy of X, made here if not given).
-        """
-        if self._batched == "logistic":
-            # Batched logistic experts know every class; computed on the device.
-            xp = namespace(self._feature_mean)
-            logits = X @ expert.coef_.T + expert.intercept_
-            if len(self.classes_) == 2:
-                logits = xp.concat([xp.zeros_like(logits), logits], axis=1)
-            return xp.exp(_xp.log_softmax(logits))
-        host_X = to_host(X) if host_X is None else host_X
-        proba = np.zeros((host_X.shape[0], len(self.classes_)))
-        columns = np.searchsorted(self.classes_, expert.classes_)
-        proba[:, columns] = expert.predict_proba(host_X)
-        return to_device(proba, X)
+    def _expert_model(self):
+        return ClassificationExperts(
+            self._batched,
+            self.classes_,
+            self._feature_mean,
+            self._feature_scale,
+            self.n_jobs,
+        )
 
-    def _fit_expert_params(self, data, responsibilities):
-        if self._batched == "logistic":
-            self.experts_ = fit_logistic_experts(
-                self._kernels,
-                self.experts_,
-                data.design,
-                data.y,
-                self.classes_,
-                responsibilities,
-                data.sample_weight,
-                self._feature_mean,
-                self._feature_scale,
-            )
-        else:
-            self.experts_ = fit_experts(
-                self.experts_,
-                data.host_X,
-                self.classes_[to_host(data.y)],
-                responsibilities,
-                data.sample_weight,
-                self.n_jobs,
-            )
-        return self._expert_log_density(data)
-
-    def _partial_fit_experts(self, data, responsibilities, step):
-        for k, expert in enumerate(self.experts_):
-            expert.partial_fit(
-                data.X,
-                self.classes_[data.y],
-                classes=self.classes_,
-                sample_weight=responsibilities[:, k] * data.sample_weight,
-            )
-
-    def _expert_log_density(self, data):
-        xp = namespace(data.design)
-        classes = xp.arange(len(self.classes_), device=device(data.design))
-        onehot = xp.astype(data.y[:, None] == classes[None, :], xp.float64)
-        likelihood = [
-            xp.sum(self._expert_proba(expert, data.X, data.host_X) * onehot, axis=1)
-            for expert in self.experts_
-        ]
-        return xp.log(xp.clip(xp.stack(likelihood, axis=1), min=_PROBA_FLOOR))
-
-    def _expert_parameters(self):
-        return {}
+    def _expert_targets(self, y):
+        return self.classes_[to_host(y)], self.classes_
 
     def predict_proba(self, X):
         """Class probabilities of the mixture, shape (n_samples, n_classes)."""
@@ -197,19 +139,19 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
             # Every expert on every row (the array API has no scatter); experts
             # other than batched logistic ones predict on one host copy.
             host_X = None if self._batched else to_host(X)
+            experts = self._expert_model()
             proba = 0.0
             for k, expert in enumerate(self.experts_):
-                expert_proba = self._expert_proba(expert, X, host_X)
+                expert_proba = experts.proba(expert, X, host_X)
                 proba = proba + weights[:, k : k + 1] * expert_proba
             return proba
         # Each expert predicts only the rows routed to it.
+        experts = self._expert_model()
         proba = np.zeros((X.shape[0], len(self.classes_)))
         for k, expert in enumerate(self.experts_):
             rows = np.flatnonzero(weights[:, k] > 0)
             if len(rows):
-                proba[rows] += weights[rows, k, None] * self._expert_proba(
-                    expert, X[rows]
-                )
+                proba[rows] += weights[rows, k, None] * experts.proba(expert, X[rows])
         return proba
 
     def predict_log_proba(self, X):

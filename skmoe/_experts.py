@@ -18,9 +18,8 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import has_fit_parameter
 
-from ._backend import device, namespace, to_device, to_host
-from ._gate import fit_multinomial
-from ._kernels._linalg import solve_psd
+from ._array_utils import device, namespace, to_device, to_host
+from ._solvers import EXPERT_NEWTON_BUDGET, fit_multinomial, solve_psd
 
 RESPONSIBILITY_THRESHOLD = 1e-8
 
@@ -190,57 +189,206 @@ def _standardised_coefficients(coef, intercept, feature_mean, feature_scale):
     return np.vstack([coef.T * feature_scale[:, None], intercept + coef @ feature_mean])
 
 
-def fit_linear_regressors(
-    kernels,
-    experts,
-    design,
-    y,
-    responsibilities,
-    sample_weight,
-    feature_mean,
-    feature_scale,
-):
-    """Weighted least squares (ridge) for all K experts from their Gram matrices.
+def solve_linear_experts(grams, moments, alphas, feature_scale):
+    """Weighted least squares (ridge) of K experts from their normal equations.
 
     Parameters
     ----------
-    kernels : module
-        ``skmoe._kernels._xp`` or ``skmoe._kernels._numba``.
-    experts : list of K LinearRegression or Ridge
-    design : ndarray of shape (n, p)
-        Standardised features and a column of ones.
-    y : ndarray of shape (n,)
-    responsibilities : ndarray of shape (n, K)
-    sample_weight : ndarray of shape (n,)
-    feature_mean, feature_scale : ndarray of shape (p - 1,)
+    grams : ndarray of shape (K, p, p)
+        ``design^T diag(w R_k) design`` on the standardised design.
+    moments : ndarray of shape (p, K)
+        ``design^T (w R_k y)``.
+    alphas : ndarray of shape (K,)
+        Each expert's ridge penalty, on the raw features (0: least squares);
+        the intercept is not penalised.
+    feature_scale : ndarray of shape (p - 1,)
 
     Returns
     -------
-    experts : list of K fitted estimators (the same objects)
-    coef : array of shape (p, K)
-        Standardised-space weights, so that ``design @ coef`` are the
-        experts' predictions (on ``design``'s device; the experts' ``coef_``
-        too).
+    coef : ndarray of shape (p, K)
+        Standardised-space weights: ``design @ coef`` are the predictions.
     """
-    grams, moments = kernels.weighted_normal_equations(
-        design, y, responsibilities, sample_weight
+    ridged = np.array(grams, dtype=np.float64)
+    diagonal = np.arange(ridged.shape[1] - 1)
+    ridged[:, diagonal, diagonal] += alphas[:, None] / feature_scale**2
+    return solve_psd(ridged, np.asarray(moments).T).T
+
+
+def expert_alphas(experts):
+    """Ridge penalties of linear experts (0 for LinearRegression), (K,)."""
+    return np.array([float(getattr(expert, "alpha", 0.0)) for expert in experts])
+
+
+def set_linear_experts(experts, coef, feature_mean, feature_scale, like):
+    """Fitted LinearRegression / Ridge attributes from standardised weights.
+
+    ``coef`` (p, K) on the host; the experts' ``coef_`` go where ``like``
+    lives (their ``intercept_`` is a float).
+    """
+    raw_coef, raw_intercept = _raw_coefficients(
+        coef, to_host(feature_mean), to_host(feature_scale)
     )
-    grams, moments = to_host(grams), to_host(moments)
-    feature_mean, feature_scale = to_host(feature_mean), to_host(feature_scale)
-    coef = np.empty_like(moments)
-    diagonal = np.arange(design.shape[1] - 1)
     for k, expert in enumerate(experts):
-        alpha = float(getattr(expert, "alpha", 0.0))
-        gram = grams[k]
-        gram[diagonal, diagonal] += alpha / feature_scale**2
-        coef[:, k] = solve_psd(gram, moments[:, k])
-        raw_coef, raw_intercept = _raw_coefficients(
-            coef[:, k, None], feature_mean, feature_scale
+        expert.coef_ = to_device(raw_coef[k], like)
+        expert.intercept_ = float(raw_intercept[k])
+        expert.n_features_in_ = raw_coef.shape[1]
+    return experts
+
+
+def linear_expert_weights(experts, feature_mean, feature_scale):
+    """Standardised weights (p, K) of fitted linear experts (host arrays)."""
+    coef = np.stack([to_host(expert.coef_) for expert in experts])
+    intercept = np.array([float(expert.intercept_) for expert in experts])
+    return _standardised_coefficients(coef, intercept, feature_mean, feature_scale)
+
+
+class RegressionExperts:
+    """How the K experts of a regressor are fitted and predict.
+
+    Batched linear experts (``kind="regression"``) are fitted together from
+    their weighted normal equations; any other regressor one by one with
+    the responsibilities as sample weights (``fit_experts``).
+
+    Parameters
+    ----------
+    kind : {"regression", None}
+        From :func:`batched_kind`.
+    feature_mean, feature_scale : array of shape (d,)
+        The standardisation of the design.
+    n_jobs : int or None
+    """
+
+    def __init__(self, kind, feature_mean, feature_scale, n_jobs=None):
+        self.kind = kind
+        self.feature_mean = feature_mean
+        self.feature_scale = feature_scale
+        self.n_jobs = n_jobs
+
+    def fit(self, experts, data, responsibilities, kernels):
+        """M-step of the experts; returns them fitted."""
+        if self.kind != "regression":
+            return fit_experts(
+                experts,
+                data.host_X,
+                data.y,
+                responsibilities,
+                data.sample_weight,
+                self.n_jobs,
+            )
+        grams, moments = kernels.weighted_normal_equations(
+            data.design, data.y, responsibilities, data.sample_weight
         )
-        expert.coef_ = to_device(raw_coef[0], design)
-        expert.intercept_ = float(raw_intercept[0])
-        expert.n_features_in_ = len(feature_mean)
-    return experts, to_device(coef, design)
+        coef = solve_linear_experts(
+            to_host(grams),
+            to_host(moments),
+            expert_alphas(experts),
+            to_host(self.feature_scale),
+        )
+        return set_linear_experts(
+            experts, coef, self.feature_mean, self.feature_scale, data.design
+        )
+
+    def predict(self, experts, X, host_X=None):
+        """Every expert's prediction on every row, (n, K), on X's device.
+
+        Experts other than batched linear ones predict on ``host_X`` (a numpy
+        copy of X, made here if not given).
+        """
+        if self.kind == "regression":
+            xp = namespace(self.feature_mean)  # X may be sparse
+            coef = xp.stack([expert.coef_ for expert in experts], axis=1)
+            intercept = [expert.intercept_ for expert in experts]
+            return X @ coef + xp.asarray(intercept, device=device(coef))
+        host_X = to_host(X) if host_X is None else host_X
+        means = np.column_stack([expert.predict(host_X) for expert in experts])
+        return to_device(means, X)
+
+    def predictions(self, experts, data):
+        """What the family reads: each expert's mean on the training rows."""
+        return self.predict(experts, data.X, data.host_X)
+
+
+class ClassificationExperts:
+    """How the K experts of a classifier are fitted and predict.
+
+    Batched logistic experts (``kind="logistic"``) are fitted by Newton from
+    the standardised design; any other classifier one by one.
+
+    Parameters
+    ----------
+    kind : {"logistic", None}
+    classes : ndarray of shape (n_classes,)
+        The labels; targets are their indices.
+    feature_mean, feature_scale : array of shape (d,)
+    n_jobs : int or None
+    """
+
+    def __init__(self, kind, classes, feature_mean, feature_scale, n_jobs=None):
+        self.kind = kind
+        self.classes = classes
+        self.feature_mean = feature_mean
+        self.feature_scale = feature_scale
+        self.n_jobs = n_jobs
+
+    def fit(self, experts, data, responsibilities, kernels):
+        """M-step of the experts; returns them fitted."""
+        if self.kind == "logistic":
+            return fit_logistic_experts(
+                kernels,
+                experts,
+                data.design,
+                data.y,
+                self.classes,
+                responsibilities,
+                data.sample_weight,
+                self.feature_mean,
+                self.feature_scale,
+            )
+        return fit_experts(
+            experts,
+            data.host_X,
+            self.classes[to_host(data.y)],
+            responsibilities,
+            data.sample_weight,
+            self.n_jobs,
+        )
+
+    def proba(self, expert, X, host_X=None):
+        """predict_proba of one expert, aligned to ``classes``, on X's device.
+
+        Experts other than batched logistic ones predict on ``host_X`` (a
+        numpy copy of X, made here if not given).
+        """
+        if self.kind == "logistic":
+            xp = namespace(self.feature_mean)  # X may be sparse
+            logits = X @ expert.coef_.T + expert.intercept_
+            if len(self.classes) == 2:
+                logits = xp.concat([xp.zeros_like(logits), logits], axis=1)
+            return xp.exp(logits - _logsumexp_rows(logits)[:, None])
+        host_X = to_host(X) if host_X is None else host_X
+        proba = np.zeros((host_X.shape[0], len(self.classes)))
+        columns = np.searchsorted(self.classes, expert.classes_)
+        proba[:, columns] = expert.predict_proba(host_X)
+        return to_device(proba, X)
+
+    def predictions(self, experts, data):
+        """What the family reads: each expert's probability of the observed
+        class, (n, K)."""
+        xp = namespace(data.design)
+        classes = xp.arange(len(self.classes), device=device(data.design))
+        onehot = xp.astype(data.y[:, None] == classes[None, :], xp.float64)
+        likelihood = [
+            xp.sum(self.proba(expert, data.X, data.host_X) * onehot, axis=1)
+            for expert in experts
+        ]
+        return xp.stack(likelihood, axis=1)
+
+
+def _logsumexp_rows(values):
+    xp = namespace(values)
+    largest = xp.max(values, axis=1)
+    largest = xp.where(xp.isfinite(largest), largest, xp.zeros_like(largest))
+    return xp.log(xp.sum(xp.exp(values - largest[:, None]), axis=1)) + largest
 
 
 def fit_logistic_experts(
@@ -311,6 +459,7 @@ def fit_logistic_experts(
             responsibilities[:, k] * sample_weight,
             penalty,
             free=free,
+            newton_budget=EXPERT_NEWTON_BUDGET,
             tol=1e-12,
         )
         raw_coef, raw_intercept = _raw_coefficients(
@@ -321,4 +470,17 @@ def fit_logistic_experts(
         expert.classes_ = classes
         expert.n_iter_ = np.array([n_iter])
         expert.n_features_in_ = len(feature_mean)
+    return experts
+
+
+def partial_fit_experts(experts, X, y, responsibilities, sample_weight, classes=None):
+    """One ``partial_fit`` of each expert on its responsibility-weighted chunk.
+
+    ``y`` as the experts see it (labels for classifiers, with ``classes``).
+    """
+    extra = {} if classes is None else {"classes": classes}
+    for k, expert in enumerate(experts):
+        expert.partial_fit(
+            X, y, sample_weight=responsibilities[:, k] * sample_weight, **extra
+        )
     return experts

@@ -64,12 +64,15 @@ def select_n_experts(estimator, X, y, n_experts=range(1, 6), *, criterion="bic")
     for k in candidates:
         model = clone(estimator).set_params(n_experts=k).fit(X, y)
         fitted[k] = model
+        aic = model.aic(X, y)
+        log_likelihood = float(np.sum(model.log_likelihood(X, y)))
         rows.append(
             {
                 "log_likelihood": model.log_likelihood_,
-                "n_parameters": model._n_parameters(),
+                # aic = -2 log L + 2 n_parameters, on the same data
+                "n_parameters": int(round((aic + 2 * log_likelihood) / 2)),
                 "bic": model.bic(X, y),
-                "aic": model.aic(X, y),
+                "aic": aic,
                 "converged": model.converged_,
             }
         )

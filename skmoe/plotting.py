@@ -134,7 +134,14 @@ def plot_experts(moe, X, y, *, resolution=300, ax=None):
     gate = moe.gate_proba(grid)
     for k, expert in enumerate(moe.experts_):
         if classifier:
-            curve = moe._expert_proba(expert, grid)[:, -1]
+            # The expert's probability of the last class (0 if it never saw it).
+            seen = list(expert.classes_)
+            last = moe.classes_[-1]
+            curve = (
+                expert.predict_proba(grid)[:, seen.index(last)]
+                if last in seen
+                else np.zeros(len(grid))
+            )
         else:
             curve = expert.predict(grid)
         points = np.column_stack([grid[:, 0], curve]).reshape(-1, 1, 2)

@@ -147,7 +147,6 @@ def strict_gpu(monkeypatch):
 
     original = _xp.e_step
     monkeypatch.setattr(_backend, "device_namespace", device_namespace)
-    monkeypatch.setattr("skmoe._base.device_namespace", device_namespace)
     monkeypatch.setattr(_xp, "e_step", e_step)
     return calls
 

@@ -61,20 +61,6 @@ def test_default_gate_reaches_sharp_boundaries_with_finite_weights():
     assert moe.score(X, y) > 0.99
 
 
-def test_restarts_start_from_distinct_partitions():
-    X, y = _two_regimes(n_samples=60)
-    for init in ["tree", "kmeans", "random"]:
-        moe = MixtureOfExpertsRegressor(n_experts=2, init=init, random_state=0)
-        moe.fit(X, y)  # sets the scaling the initialisation reads
-        data = moe._training_data(X, y, np.ones(len(y)))
-        rng = np.random.RandomState(0)
-        partitions = []
-        for _ in range(10):
-            moe._initial_responsibilities(data, rng, partitions)
-        distinct = {tuple(labels) for labels in partitions}
-        assert len(distinct) == 10
-
-
 def test_more_restarts_never_worse():
     X, y = make_moe_regression(n_samples=300, n_experts=4, random_state=2)
     single = MixtureOfExpertsRegressor(n_experts=4, random_state=0).fit(X, y)

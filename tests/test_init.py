@@ -6,8 +6,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from skmoe import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
+from skmoe._families import VARIANCE_FLOOR
+from skmoe._init import initial_responsibilities
 from skmoe._model_tree import _node_errors, apply_linear_tree, fit_linear_tree
-from skmoe._regressor import VARIANCE_FLOOR
 
 
 def _orthant_regimes(n_samples, n_features=5, noise=0.5, seed=0):
@@ -237,3 +238,21 @@ def test_tone_three_experts_are_real(tone):
     samples = three.expert_weights_ * len(y)
     assert samples.min() > 10  # far more than 3 parameters per expert
     assert three.noise_variance_.min() > 100 * VARIANCE_FLOOR * y.var()
+
+
+def test_restarts_start_from_distinct_partitions():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-3, 3, size=(60, 2))
+    y = np.where(X[:, 0] < 0, 2 * X[:, 1] + 1, -3 * X[:, 1] - 2)
+    design = np.column_stack([(X - X.mean(0)) / X.std(0), np.ones(60)])
+    targets = ((y - y.mean()) / y.std())[:, None]
+    for init in ["tree", "kmeans", "random"]:
+        rng = np.random.RandomState(0)
+        partitions = []
+        for _ in range(10):
+            responsibilities = initial_responsibilities(
+                init, design, targets, np.ones(60), 2, rng, partitions
+            )
+            np.testing.assert_allclose(responsibilities.sum(axis=1), 1.0)
+        distinct = {tuple(labels) for labels in partitions}
+        assert len(distinct) == 10

@@ -8,7 +8,8 @@ from sklearn.neighbors import KNeighborsRegressor
 from sklearn.tree import DecisionTreeRegressor
 
 from skmoe import MixtureOfExpertsRegressor
-from skmoe._experts import fit_linear_regressors, make_experts
+from skmoe._engines import make_training_data
+from skmoe._experts import RegressionExperts, make_experts
 from skmoe._kernels import _xp
 from skmoe.datasets import make_moe_regression
 
@@ -99,19 +100,19 @@ def test_batched_linear_experts_equal_weighted_fits(expert):
     responsibilities = rng.dirichlet(np.ones(3), size=200)
     sample_weight = rng.uniform(0.5, 2.0, 200)
     mean, scale = X.mean(axis=0), X.std(axis=0)
-    design = np.column_stack([(X - mean) / scale, np.ones(200)])
+    data = make_training_data(X, y, sample_weight, mean, scale)
     experts = make_experts(expert, 3, np.random.RandomState(0))
     weights = responsibilities * sample_weight[:, None]
-    experts, coef = fit_linear_regressors(
-        _xp, experts, design, y, responsibilities, sample_weight, mean, scale
-    )
+    model = RegressionExperts("regression", mean, scale)
+    experts = model.fit(experts, data, responsibilities, _xp)
+    means = model.predictions(experts, data)
     for k, fitted in enumerate(experts):
         assert type(fitted) is type(expert)
         reference = expert.__class__(**expert.get_params()).fit(
             X, y, sample_weight=weights[:, k]
         )
         np.testing.assert_allclose(fitted.predict(X), reference.predict(X), rtol=1e-8)
-        np.testing.assert_allclose(design @ coef[:, k], reference.predict(X), rtol=1e-8)
+        np.testing.assert_allclose(means[:, k], reference.predict(X), rtol=1e-8)
 
 
 @pytest.mark.parametrize(
@@ -186,29 +187,3 @@ def test_reaches_flexmix_maximum_likelihood(dataset, n_experts, request):
         random_state=0,
     ).fit(X, y)
     assert moe.log_likelihood_ >= FLEXMIX_BEST[dataset, n_experts] - 0.05
-
-
-@pytest.mark.parametrize("step", ["blocks", "bound"])
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_large_data_gate_steps_never_lower_the_likelihood(step, regimes, monkeypatch):
-    # Force the large-data gate steps on small data: Newton with the diagonal
-    # blocks of the Hessian (line search) or Böhning's fixed majorizer.
-    from skmoe import _fused
-
-    monkeypatch.setattr("skmoe._gate.GATE_NEWTON_BUDGET", 0)
-    monkeypatch.setattr(_fused, "LARGE_GATE_STEP", step)
-    X, y = regimes
-    moe = MixtureOfExpertsRegressor(
-        n_experts=3,
-        gate=LogisticRegression(C=np.inf),
-        init="random",
-        max_iter=60,
-        tol=0,
-        random_state=0,
-    ).fit(X, y)
-    path = moe.log_likelihood_path_
-    assert np.all(np.diff(path) >= -1e-9 * np.abs(path[1:]))
-    assert path[-1] > path[0] + 1.0
-    assert moe.log_likelihood_ == pytest.approx(
-        moe.log_likelihood(X, y).sum(), rel=1e-10
-    )

@@ -10,6 +10,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeRegressor
 
 from skmoe import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
+from skmoe._engines import GeneralEngine
 from skmoe.datasets import make_moe_classification, make_moe_regression
 from skmoe.plotting import plot_convergence, plot_experts, plot_gate
 
@@ -132,19 +133,19 @@ def test_hard_and_top_k_training_routing(routing):
         MixtureOfExpertsRegressor(n_experts=3, routing=4).fit(X, y)
 
 
-def test_hard_routing_trains_experts_on_disjoint_rows():
+def test_hard_routing_trains_experts_on_disjoint_rows(monkeypatch):
     X, y = make_moe_regression(n_samples=500, n_experts=3, random_state=3)
     moe = MixtureOfExpertsRegressor(
         n_experts=3, routing="hard", random_state=0, max_iter=30
     )
     seen = []
-    original = moe._m_step
+    original = GeneralEngine.m_step
 
-    def spy(data, responsibilities):
+    def spy(engine, responsibilities):
         seen.append(responsibilities.copy())
-        return original(data, responsibilities)
+        return original(engine, responsibilities)
 
-    moe._m_step = spy
+    monkeypatch.setattr(GeneralEngine, "m_step", spy)
     moe.fit(X, y)
     later = np.stack(seen[1:])
     assert np.all((later == 0) | (later == 1))

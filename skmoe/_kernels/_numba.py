@@ -15,7 +15,7 @@ import numpy as np
 from numba import prange, types
 from numba.extending import intrinsic
 
-from ._xp import LOG_2PI
+from ._xp import LOG_2PI, PassStatistics
 
 _JIT = {"cache": True, "nogil": True}
 _PARALLEL = {"cache": True, "nogil": True, "parallel": True}
@@ -25,22 +25,35 @@ _BLOCK = 1024
 
 
 @numba.njit(**_JIT)
-def _row_log_softmax(design, coef, i, out):
-    """``out[:] = log softmax(design[i] @ coef)``."""
-    n_params, n_columns = coef.shape
+def _log_sum_exp(values, exps):
+    """``log sum exp(values)`` of a 1-D array, stable for any magnitude.
+
+    ``exps`` gets ``exp(values - largest)``, and the sum of those is returned
+    too: the one guarded log-sum-exp of the row kernels (a largest value
+    that is not finite counts as 0, so rows of -inf give -inf, not NaN).
+    """
     largest = -np.inf
+    for k in range(values.shape[0]):
+        largest = max(largest, values[k])
+    if not math.isfinite(largest):
+        largest = 0.0
+    total = 0.0
+    for k in range(values.shape[0]):
+        exps[k] = math.exp(values[k] - largest)
+        total += exps[k]
+    return largest + math.log(total), total
+
+
+@numba.njit(**_JIT)
+def _row_log_softmax(design, coef, i, out, scratch):
+    """``out[:] = log softmax(design[i] @ coef)`` (``scratch``: K floats)."""
+    n_params, n_columns = coef.shape
     for k in range(n_columns):
         value = 0.0
         for j in range(n_params):
             value += design[i, j] * coef[j, k]
         out[k] = value
-        largest = max(largest, value)
-    if not math.isfinite(largest):
-        largest = 0.0
-    total = 0.0
-    for k in range(n_columns):
-        total += math.exp(out[k] - largest)
-    shift = largest + math.log(total)
+    shift, _ = _log_sum_exp(out, scratch)
     for k in range(n_columns):
         out[k] -= shift
 
@@ -53,8 +66,9 @@ def _linear_log_softmax(design, coef, n_blocks):
     for block in prange(n_blocks):
         # A per-block buffer: a view per row would cost reference counting.
         row = np.empty(n_columns)
+        scratch = np.empty(n_columns)
         for i in range(block * _BLOCK, min((block + 1) * _BLOCK, n_samples)):
-            _row_log_softmax(design, coef, i, row)
+            _row_log_softmax(design, coef, i, row, scratch)
             for k in range(n_columns):
                 out[i, k] = row[k]
     return out
@@ -65,31 +79,26 @@ def linear_log_softmax(design, coef):
 
 
 @numba.njit(**_PARALLEL)
-def _e_step(log_gate, log_expert, sample_weight):
+def _e_step(log_gate, log_expert, n_blocks):
     n_samples, n_experts = log_gate.shape
     responsibilities = log_gate  # overwritten in place, as in the numpy twin
     log_likelihood = np.empty(n_samples)
-    for i in prange(n_samples):
-        largest = -np.inf
-        for k in range(n_experts):
-            joint = log_gate[i, k] + log_expert[i, k]
-            responsibilities[i, k] = joint
-            largest = max(largest, joint)
-        if not math.isfinite(largest):
-            largest = 0.0
-        total = 0.0
-        for k in range(n_experts):
-            value = math.exp(responsibilities[i, k] - largest)
-            responsibilities[i, k] = value
-            total += value
-        for k in range(n_experts):
-            responsibilities[i, k] /= total
-        log_likelihood[i] = largest + math.log(total)
+    for block in prange(n_blocks):
+        joint = np.empty(n_experts)
+        exps = np.empty(n_experts)
+        for i in range(block * _BLOCK, min((block + 1) * _BLOCK, n_samples)):
+            for k in range(n_experts):
+                joint[k] = log_gate[i, k] + log_expert[i, k]
+            log_likelihood[i], total = _log_sum_exp(joint, exps)
+            for k in range(n_experts):
+                responsibilities[i, k] = exps[k] / total
     return responsibilities, log_likelihood
 
 
 def e_step(log_gate, log_expert, sample_weight):
-    responsibilities, log_likelihood = _e_step(log_gate, log_expert, sample_weight)
+    responsibilities, log_likelihood = _e_step(
+        log_gate, log_expert, _n_blocks(log_gate.shape[0])
+    )
     return responsibilities, log_likelihood, float(sample_weight @ log_likelihood)
 
 
@@ -203,10 +212,11 @@ def _multinomial_fit(design, coef, target_proba, row_weight, n_blocks):
     partial = np.zeros(n_blocks)
     for block in prange(n_blocks):
         log_proba = np.empty(n_columns)
+        scratch = np.empty(n_columns)
         for i in range(block * _BLOCK, min((block + 1) * _BLOCK, n_samples)):
             if row_weight[i] == 0.0:
                 continue
-            _row_log_softmax(design, coef, i, log_proba)
+            _row_log_softmax(design, coef, i, log_proba, scratch)
             value = 0.0
             for k in range(n_columns):
                 if target_proba[i, k] != 0.0:
@@ -235,12 +245,13 @@ def _multinomial_gradient_curvature(
     curvature = np.zeros((n_blocks, n_pairs, n_packed))
     for block in prange(n_blocks):
         proba = np.empty(n_columns)
+        scratch = np.empty(n_columns)
         outer = np.empty(n_packed)
         for i in range(block * _BLOCK, min((block + 1) * _BLOCK, n_samples)):
             weight = row_weight[i]
             if weight == 0.0:
                 continue
-            _row_log_softmax(design, coef, i, proba)
+            _row_log_softmax(design, coef, i, proba, scratch)
             _packed_outer(design, i, outer)
             for k in range(n_columns):
                 if target_proba[i, k] != 0.0:
@@ -418,6 +429,31 @@ def _add_weighted_gram(packed, shares, features, n_rows, size, scaled):
             index += 1
 
 
+@numba.njit(**_JIT, fastmath={"contract"}, inline="always")
+def _tile_log_sum_exp(values, size, exps, largest, total):
+    """The guarded log-sum-exp of each column of a tile, ``values`` (K, tile).
+
+    ``largest[t]`` gets ``log sum_k exp(values[k, t])``, ``exps`` the terms
+    ``exp(values - max)`` and ``total[t]`` their sum, over the first
+    ``size`` columns (a max that is not finite counts as 0).
+    """
+    for t in range(size):
+        largest[t] = -np.inf
+        total[t] = 0.0
+    for k in range(values.shape[0]):
+        for t in range(size):
+            largest[t] = max(largest[t], values[k, t])
+    for t in range(size):
+        if not math.isfinite(largest[t]):
+            largest[t] = 0.0
+    for k in range(values.shape[0]):
+        for t in range(size):
+            exps[k, t] = _exp_nonpositive(values[k, t] - largest[t])
+            total[t] += exps[k, t]
+    for t in range(size):
+        largest[t] += math.log(total[t])
+
+
 @numba.njit(**_PARALLEL_CONTRACT)
 def _em_pass(
     design,
@@ -484,21 +520,7 @@ def _em_pass(
                         log_gate[k, t] += features[j, t] * gate_weight
                         means[k, t] += features[j, t] * expert_weight
             # Log softmax of the gate, and its probabilities.
-            for t in range(size):
-                largest[t] = -np.inf
-                total[t] = 0.0
-            for k in range(n_experts):
-                for t in range(size):
-                    largest[t] = max(largest[t], log_gate[k, t])
-            for t in range(size):
-                if not math.isfinite(largest[t]):
-                    largest[t] = 0.0
-            for k in range(n_experts):
-                for t in range(size):
-                    proba[k, t] = _exp_nonpositive(log_gate[k, t] - largest[t])
-                    total[t] += proba[k, t]
-            for t in range(size):
-                largest[t] += math.log(total[t])
+            _tile_log_sum_exp(log_gate, size, proba, largest, total)
             for k in range(n_experts):
                 for t in range(size):
                     log_gate[k, t] -= largest[t]
@@ -511,9 +533,6 @@ def _em_pass(
                             weight[t] * previous[start + t, k] * log_gate[k, t]
                         )
                 # E-step.
-                for t in range(size):
-                    largest[t] = -np.inf
-                    total[t] = 0.0
                 for k in range(n_experts):
                     for t in range(size):
                         residual = target[t] - means[k, t]
@@ -522,16 +541,9 @@ def _em_pass(
                             + log_norm[k]
                             - half_precision[k] * residual * residual
                         )
-                        largest[t] = max(largest[t], resp[k, t])
+                _tile_log_sum_exp(resp, size, resp, largest, total)
                 for t in range(size):
-                    if not math.isfinite(largest[t]):
-                        largest[t] = 0.0
-                for k in range(n_experts):
-                    for t in range(size):
-                        resp[k, t] = _exp_nonpositive(resp[k, t] - largest[t])
-                        total[t] += resp[k, t]
-                for t in range(size):
-                    sums[0, t] += weight[t] * (largest[t] + math.log(total[t]))
+                    sums[0, t] += weight[t] * largest[t]
                 for k in range(n_experts):
                     for t in range(size):
                         resp[k, t] /= total[t]
@@ -600,7 +612,7 @@ def em_pass(
     scalars = scalars.sum(axis=0)
     n_params = design.shape[1]
     augmented = _unpack(grams.sum(axis=0), n_params + 1)
-    return (
+    return PassStatistics(
         float(scalars[0]),
         float(scalars[1]),
         float(scalars[2]),

@@ -17,10 +17,11 @@ arrays whatever the namespace.
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
-from .._backend import device, namespace, to_device
+from .._array_utils import device, namespace, to_device
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -164,23 +165,62 @@ def multinomial_gradient_curvature(design, coef, target_proba, row_weight, pairs
 
 # -- one fused pass per EM iteration (linear Gaussian experts, softmax gate) ---
 #
-# Kept apart from the kernels above: the fused EM loop of ``skmoe._fused``
+# Kept apart from the kernels above: the fused engine of ``skmoe._engines``
 # gathers everything one iteration needs in a single pass over the data.
+
+
+class PassStatistics(NamedTuple):
+    """The sums of one :func:`em_pass`, returned by both twins.
+
+    ``R`` are the responsibilities after the pass (new, or as given), ``w``
+    the sample weights, ``G`` the gate's probabilities at its weights.
+
+    Attributes
+    ----------
+    log_likelihood : float
+        ``sum_i w_i log sum_k g_ik p_ik`` (0.0 when the pass made no E-step).
+    previous_gate_value : float
+        ``sum_ik w_i R^prev_ik log g_ik``: the gate's objective at the new
+        weights on the responsibilities its step was computed from (0.0 when
+        the pass made no E-step).
+    gate_value : float
+        ``sum_ik w_i R_ik log g_ik``.
+    gate_gradient : ndarray of shape (p, K)
+        ``design^T (w * (R - G))``.
+    gate_curvature : ndarray of shape (m, p, p)
+        ``design^T diag(w g_k (delta_kj - g_j)) design`` for each pair.
+    grams : ndarray of shape (K, p, p)
+        ``design^T diag(w R_k) design``.
+    moments : ndarray of shape (p, K)
+        ``design^T (w R_k y)``.
+    target_squares : ndarray of shape (K,)
+        ``sum_i w_i R_ik y_i**2``.
+    totals : ndarray of shape (K,)
+        ``sum_i w_i R_ik``.
+    """
+
+    log_likelihood: float
+    previous_gate_value: float
+    gate_value: float
+    gate_gradient: np.ndarray
+    gate_curvature: np.ndarray
+    grams: np.ndarray
+    moments: np.ndarray
+    target_squares: np.ndarray
+    totals: np.ndarray
 
 
 def em_pass(
     design, y, sample_weight, gate_coef, expert_coef, variance, previous, out, pairs
 ):
-    """One pass of EM for linear Gaussian experts and a softmax gate.
+    """One pass of EM for linear Gaussian experts and a softmax gate (numpy).
 
     With ``out`` given, the E-step at the gate weights ``gate_coef`` and the
     experts ``(expert_coef, variance)``: new responsibilities go to ``out``,
     and the gate's objective on the ``previous`` responsibilities is
     measured at the new gate weights (the test of the gate's step). With
     ``out=None`` the responsibilities are ``previous`` as given (the first
-    M-step). Either way, the pass gathers what the next M-step needs: the
-    K weighted normal equations of the experts and the gate's value,
-    gradient and chosen curvature blocks.
+    M-step). Either way, the pass gathers what the next M-step needs.
 
     Parameters
     ----------
@@ -197,29 +237,7 @@ def em_pass(
 
     Returns
     -------
-    log_likelihood : float
-        ``sum_i w_i log sum_k g_ik p_ik`` (0.0 when not updating).
-    previous_gate_value : float
-        ``sum_ik w_i R^prev_ik log g_ik``: the gate's objective at the new
-        weights on the responsibilities it was fitted on (0.0 when not
-        updating).
-
-    and, ``R`` being the responsibilities after the pass (new or given):
-
-    gate_value : float
-        ``sum_ik w_i R_ik log g_ik``.
-    gate_gradient : ndarray of shape (p, K)
-        ``design^T (w * (R - G))``.
-    gate_curvature : ndarray of shape (m, p, p)
-        ``design^T diag(w g_k (delta_kj - g_j)) design`` for each pair.
-    grams : ndarray of shape (K, p, p)
-        ``design^T diag(w R_k) design``.
-    moments : ndarray of shape (p, K)
-        ``design^T (w R_k y)``.
-    target_squares : ndarray of shape (K,)
-        ``sum_i w_i R_ik y_i**2``.
-    totals : ndarray of shape (K,)
-        ``sum_i w_i R_ik``.
+    statistics : PassStatistics
     """
     log_gate = linear_log_softmax(design, gate_coef)
     previous_gate_value = log_likelihood = 0.0
@@ -244,7 +262,7 @@ def em_pass(
         design, y, responsibilities, sample_weight
     )
     weights = responsibilities * sample_weight[:, None]
-    return (
+    return PassStatistics(
         log_likelihood,
         previous_gate_value,
         gate_value,

@@ -1,0 +1,136 @@
+"""Parameter documentation shared by both estimators, written once.
+
+Each class docstring holds ``{name}`` fields filled from ``PARAMETERS`` by
+:func:`fill_doc` (imbalanced-learn's ``Substitution``, in small).
+"""
+
+import textwrap
+
+PARAMETERS = {
+    "n_experts": """\
+n_experts : int, default=3
+    Number of experts K.""",
+    "gate": """\
+gate : classifier, default=None
+    None: the built-in softmax gate with a weak L2 penalty
+    (``1 / (2 * 1000) * ||W||^2`` on the standardised features).
+    ``LogisticRegression(C=...)``: the built-in gate with that penalty in
+    LogisticRegression's units (``C=np.inf``: none). Any other classifier
+    with ``predict_proba`` and a ``sample_weight`` in its ``fit`` is fitted
+    on the responsibilities as soft targets (each sample once per expert,
+    weighted by its responsibility).""",
+    "init": """\
+init : {"tree", "kmeans", "random"} or array-like of shape \
+(n_samples, n_experts), default="tree"
+    Initial responsibilities. "tree": the leaves of a greedy least-squares
+    model tree with ``n_experts`` leaves (each split is where one linear fit
+    per side, instead of one for both, lowers the squared error the most),
+    grown on the standardised features and targets (at most 10,000 rows;
+    a classifier's labels one-hot encoded); it finds regimes that switch
+    along the features, where k-means on ``[X, y]`` and random partitions
+    leave EM stuck (``benchmarks/bench_init.py``). With more than 32
+    features the tree's linear fits cost more than EM, and "tree" starts as
+    "kmeans" does. "kmeans": k-means on the standardised ``[X, y]``.
+    "random": each sample to the nearest of K random samples. An array:
+    given. Restarts after the first (``n_init``) start from random
+    partitions, and never twice from one partition.""",
+    "n_init": """\
+n_init : int, default=1
+    Number of EM runs; the one with the best log-likelihood is kept.""",
+    "max_iter": """\
+max_iter : int, default=100
+    EM iterations per run.""",
+    "tol": """\
+tol : float, default=1e-5
+    Convergence threshold on the change of the mean (per unit of sample
+    weight) log-likelihood.""",
+    "top_k": """\
+top_k : int, default=None
+    None: predict with the full soft mixture. k: each sample goes to its
+    k most trusted experts only (gate renormalised over them); other
+    experts are not evaluated on it.""",
+    "routing": """\
+routing : {"soft", "hard"} or int, default="soft"
+    Responsibilities the experts and the gate are trained on. "soft": the
+    posterior probabilities (EM proper; the log-likelihood never
+    decreases). "hard": each sample trains only its most responsible expert
+    (classification EM): experts see disjoint subsets, which makes costly
+    experts (trees, neighbours, networks) much cheaper to fit and regimes
+    crisper, at the price of a biased fit where regimes overlap. k: each
+    sample trains its k most responsible experts, with renormalised
+    weights; the training-time counterpart of ``top_k``.""",
+    "min_expert_weight": """\
+min_expert_weight : float in [0, 1), default=1e-3
+    An expert whose share of the (weighted) training data, the mean of its
+    responsibilities, falls below this value during EM is removed (with its
+    gate column), and EM goes on with the others: ``n_experts_`` says how
+    many remain. Such an expert is collapsing: its fit rests on less than a
+    thousandth of the data, its parameters run to their limits. The default
+    is small enough never to remove a real regime of a few samples in
+    hundreds; 0 never removes. R's flexmix has the same rule
+    (``minprior``, default 0.05).""",
+    "backend": """\
+backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
+    Array backend of the EM kernels: "auto" is numba when installed;
+    "cupy" copies numpy input to the GPU once, trains there and brings the
+    model back. Array-API input (CuPy, PyTorch...) under
+    ``sklearn.config_context(array_api_dispatch=True)`` computes in its
+    own namespace and on its own device whatever this says.""",
+    "n_jobs": """\
+n_jobs : int, default=None
+    Parallel fits of experts that are fitted one by one, through joblib.""",
+    "random_state": """\
+random_state : int, RandomState instance or None, default=None
+    Seeds the starts and the experts' own random states.""",
+    "warm_start": """\
+warm_start : bool, default=False
+    Continue from the previous fit (one run) instead of initialising.""",
+    "verbose": """\
+verbose : int, default=0
+    Print the log-likelihood at every iteration.""",
+}
+
+FITTED = {
+    "n_experts_": """\
+n_experts_ : int
+    Experts in the fitted model: ``n_experts`` minus those removed (see
+    ``min_expert_weight``). Every per-expert attribute has this length.""",
+    "gate_": """\
+gate_ : SoftmaxGate or ClassifierGate
+    The fitted gate; ``gate_.predict_proba(X)`` equals ``gate_proba(X)``.""",
+    "expert_weights_": """\
+expert_weights_ : ndarray of shape (n_experts_,)
+    Share of the (weighted) training data each expert is responsible for.""",
+    "log_likelihood_": """\
+log_likelihood_ : float
+    Training log-likelihood (natural log, total) of the kept run: the number
+    R's flexmix reports as logLik.""",
+    "log_likelihood_path_": """\
+log_likelihood_path_ : ndarray of shape (n_iter_,)
+    The log-likelihood after each iteration of the kept run.""",
+    "n_iter_": """\
+n_iter_ : int
+    EM iterations of the kept run.""",
+    "converged_": """\
+converged_ : bool
+    Whether the kept run met ``tol``.""",
+    "estimator_": """\
+estimator_ : estimator
+    The base expert that was cloned (``estimator`` or the default).""",
+    "n_features_in_": """\
+n_features_in_ : int
+    Number of features seen during fit.""",
+    "feature_names_in_": """\
+feature_names_in_ : ndarray of shape (n_features_in_,)
+    Names of the features seen during fit, when they are all strings.""",
+}
+
+
+def fill_doc(cls):
+    """Fill a class docstring's ``{name}`` fields from ``PARAMETERS``/``FITTED``."""
+    fields = {
+        name: textwrap.indent(text, " " * 4).lstrip()
+        for name, text in {**PARAMETERS, **FITTED}.items()
+    }
+    cls.__doc__ = cls.__doc__.format(**fields)
+    return cls

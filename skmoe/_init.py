@@ -1,0 +1,135 @@
+"""Initial responsibilities of an EM run: model tree, k-means, random partitions."""
+
+import numpy as np
+from sklearn.cluster import KMeans
+
+from ._model_tree import apply_linear_tree, fit_linear_tree
+
+# Weight of the uniform part mixed into hard initial partitions, so that no
+# expert starts with zero responsibility anywhere.
+INIT_SMOOTHING = 0.05
+
+# k-means initialisation is fitted on a random subsample of at most this
+# many rows, then assigns every row.
+KMEANS_MAX_ROWS = 10_000
+
+# The model tree of the "tree" initialisation likewise, and on fewer rows
+# when it has many features: it holds (d + 1)^2 sums per row, at most
+# TREE_MAX_SUMS in all. Beyond TREE_MAX_FEATURES features its linear fits
+# (d^3 per candidate split) cost more than EM, and k-means starts instead.
+TREE_MAX_ROWS = 10_000
+TREE_MAX_SUMS = 20_000_000
+TREE_MAX_FEATURES = 32
+
+
+def check_initial_responsibilities(init, n_samples, n_experts):
+    """``init`` given as an array, validated and normalised (numpy)."""
+    initial = np.asarray(init, dtype=np.float64)
+    if initial.shape != (n_samples, n_experts):
+        raise ValueError(
+            "init given as an array must be the initial responsibilities, of "
+            f"shape (n_samples, n_experts) = ({n_samples}, {n_experts}); "
+            f"got shape {initial.shape}."
+        )
+    if not np.all(np.isfinite(initial)) or np.any(initial < 0):
+        raise ValueError("init responsibilities must be finite and non-negative.")
+    totals = initial.sum(axis=1, keepdims=True)
+    if np.any(totals <= 0):
+        raise ValueError("each row of the init responsibilities needs a positive sum.")
+    return initial / totals
+
+
+def initial_responsibilities(
+    init, design, targets, sample_weight, n_experts, rng, partitions
+):
+    """Responsibilities of a new run, from a partition no run started from.
+
+    The first run starts from the leaves of a least-squares model tree with
+    K leaves ("tree"; see :func:`skmoe._model_tree.fit_linear_tree`), grown
+    on at most ``TREE_MAX_ROWS`` rows of the standardised features and
+    targets, or from k-means on the standardised [X, y] ("kmeans", on at
+    most ``KMEANS_MAX_ROWS`` rows). Every other start (and every start with
+    "random") is a random Voronoi partition: each sample goes to the nearest
+    of K random samples, measured alternately in [X, y] and in X alone. The
+    latter are exactly the partitions a sharp softmax gate can draw, and
+    reach optima that partitions of [X, y] miss. A partition an earlier run
+    started from is never used again. "tree" on more than
+    ``TREE_MAX_FEATURES`` features starts from k-means; a tree with fewer
+    than K leaves (too little data to split) gives way to a random
+    partition.
+
+    Parameters
+    ----------
+    init : {"tree", "kmeans", "random"}
+    design : ndarray of shape (n, p)
+        Standardised features with a final column of ones (host).
+    targets : ndarray of shape (n, m)
+        Standardised targets (regression) or one-hot labels.
+    sample_weight : ndarray of shape (n,)
+    n_experts : int
+    rng : RandomState
+    partitions : list
+        The partitions of the earlier runs; this run's is appended.
+
+    Returns
+    -------
+    responsibilities : ndarray of shape (n, n_experts)
+    """
+    n_samples = design.shape[0]
+    features = design[:, :-1]
+    # Samples of zero weight take no part in choosing the partition.
+    candidates = np.flatnonzero(sample_weight > 0)
+    labels = None
+    too_wide = features.shape[1] > TREE_MAX_FEATURES
+    if init == "tree" and not partitions and not too_wide:
+        labels = _tree_partition(
+            design, targets, sample_weight, candidates, n_experts, rng
+        )
+    elif init in ("kmeans", "tree") and not partitions:
+        joint = np.hstack([features, targets])
+        rows = candidates
+        if len(rows) > KMEANS_MAX_ROWS:
+            rows = rng.choice(rows, KMEANS_MAX_ROWS, replace=False)
+        kmeans = KMeans(n_experts, n_init=1, random_state=rng.randint(2**31 - 1)).fit(
+            joint[rows], sample_weight=sample_weight[rows]
+        )
+        labels = _canonical(kmeans.predict(joint))
+    if labels is None:
+        space = features if len(partitions) % 2 else np.hstack([features, targets])
+        for _ in range(100):
+            chosen = rng.choice(candidates, n_experts, replace=False)
+            labels = _canonical(_nearest(space, space[chosen]))
+            if not any(np.array_equal(labels, seen) for seen in partitions):
+                break
+    partitions.append(labels)
+    responsibilities = np.full((n_samples, n_experts), INIT_SMOOTHING / n_experts)
+    responsibilities[np.arange(n_samples), labels] += 1.0 - INIT_SMOOTHING
+    return responsibilities
+
+
+def _tree_partition(design, targets, sample_weight, candidates, n_experts, rng):
+    """Leaves of a K-leaf model tree of the targets, or None if it has fewer."""
+    rows = candidates
+    max_rows = min(TREE_MAX_ROWS, TREE_MAX_SUMS // design.shape[1] ** 2)
+    if len(rows) > max_rows:
+        rows = np.sort(rng.choice(rows, max_rows, replace=False))
+    splits, n_leaves = fit_linear_tree(
+        design[rows], targets[rows], sample_weight[rows], n_experts
+    )
+    if n_leaves < n_experts:
+        return None
+    return _canonical(apply_linear_tree(splits, design))
+
+
+def _nearest(points, centers):
+    """Index of the nearest center of each point, without (n, K, d) temporaries."""
+    distances = points @ (-2.0 * centers.T)
+    distances += np.einsum("kd,kd->k", centers, centers)
+    return distances.argmin(axis=1)
+
+
+def _canonical(labels):
+    """Relabel a partition by order of first appearance (label-permutation free)."""
+    _, first = np.unique(labels, return_index=True)
+    order = np.argsort(np.argsort(first))
+    return order[np.unique(labels, return_inverse=True)[1]]

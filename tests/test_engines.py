@@ -1,0 +1,107 @@
+"""The engines: the fused one-pass engine against the general one."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LinearRegression
+
+from skmoe._em import EMReport, run_em
+from skmoe._engines import FusedEngine, GeneralEngine, make_training_data
+from skmoe._experts import RegressionExperts, make_experts
+from skmoe._families import GaussianFamily
+from skmoe._gate import SoftmaxGate
+from skmoe._init import initial_responsibilities
+from skmoe._kernels import _numba, _xp
+from skmoe.datasets import make_moe_regression
+
+
+def _setup(newton_budget, n_experts=3, seed=0):
+    X, y = make_moe_regression(
+        n_samples=600, n_experts=n_experts, noise=0.3, random_state=seed
+    )
+    mean, scale = X.mean(axis=0), X.std(axis=0)
+    data = make_training_data(X, y, np.ones(len(y)), mean, scale)
+    start = initial_responsibilities(
+        "random",
+        data.design,
+        ((y - y.mean()) / y.std())[:, None],
+        data.sample_weight,
+        n_experts,
+        np.random.RandomState(seed),
+        [],
+    )
+
+    def parts():
+        experts = make_experts(LinearRegression(), n_experts, np.random.RandomState(0))
+        gate = SoftmaxGate(
+            n_experts,
+            mean,
+            scale,
+            C=np.inf,
+            raw_units=True,
+            newton_budget=newton_budget,
+        )
+        return experts, gate
+
+    return data, start, parts, GaussianFamily(float(y.std())), (mean, scale)
+
+
+def _run(engine, start, max_iter):
+    return run_em(
+        engine,
+        start,
+        max_iter=max_iter,
+        tol=0,
+        min_expert_weight=0,
+        report=EMReport(0, 0),
+    )
+
+
+@pytest.mark.parametrize("kernels", [_xp, _numba])
+def test_fused_engine_equals_the_general_engine(kernels):
+    # Full Newton gate steps: the same iterations, in one pass or several.
+    data, start, parts, family, (mean, scale) = _setup(np.inf)
+    experts, gate = parts()
+    general = GeneralEngine(
+        data,
+        experts,
+        gate,
+        RegressionExperts("regression", mean, scale),
+        family,
+        kernels=kernels,
+    )
+    experts, gate = parts()
+    fused = FusedEngine(data, experts, gate, family, mean, scale, kernels=kernels)
+    general_run, fused_run = _run(general, start, 15), _run(fused, start, 15)
+    np.testing.assert_allclose(fused_run.path, general_run.path, rtol=1e-9)
+    np.testing.assert_allclose(fused_run.expert_weights, general_run.expert_weights)
+    general_parameters, fused_parameters = general.parameters(), fused.parameters()
+    np.testing.assert_allclose(
+        fused_parameters.dispersion, general_parameters.dispersion, rtol=1e-7
+    )
+    for ours, theirs in zip(fused_parameters.experts, general_parameters.experts):
+        np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-6, atol=1e-9)
+
+
+def test_block_newton_gate_steps_never_lower_the_likelihood():
+    # The large-data gate step (Newton with the diagonal blocks of the
+    # Hessian, curvature reused between refreshes) on small data.
+    data, start, parts, family, (mean, scale) = _setup(newton_budget=0)
+    experts, gate = parts()
+    engine = FusedEngine(data, experts, gate, family, mean, scale, kernels=_numba)
+    assert not engine.full
+    run = _run(engine, start, 60)
+    path = np.asarray(run.path)
+    assert np.all(np.diff(path) >= -1e-9 * np.abs(path[1:]))
+    assert path[-1] > path[0] + 1.0
+    # The fitted parameters give the reported log-likelihood.
+    parameters = engine.parameters()
+    check = GeneralEngine(
+        data,
+        parameters.experts,
+        parameters.gate,
+        RegressionExperts("regression", mean, scale),
+        family,
+        kernels=_xp,
+        dispersion=parameters.dispersion,
+    )
+    assert check.resume() == pytest.approx(run.log_likelihood, rel=1e-10)
