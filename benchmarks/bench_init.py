@@ -27,7 +27,7 @@ Strategies:
 - the true regimes given as ``init`` (an oracle: how far EM gets from the
   right partition);
 - ``init="tree"`` with the gate's other choices: diagonal-block Newton steps
-  (``skmoe._gate.GATE_NEWTON_BUDGET=0``; the default budget takes full
+  (the built-in gate's ``newton_budget=0``; the default budget takes full
   Newton steps up to n * (dK)^2 = 10^9, which covers n = 100,000 here), and
   the penalty C=100 (the earlier default) and C=10^4 instead of C=1000.
 
@@ -36,6 +36,7 @@ only. HistGradientBoosting is timed at the start and at the end (best kept).
 """
 
 import argparse
+import functools
 import time
 import warnings
 
@@ -45,12 +46,18 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeRegressor
 
-import skmoe._gate
+import skmoe._base
 from skmoe import MixtureOfExpertsRegressor
 
 warnings.simplefilter("ignore", ConvergenceWarning)
 
 N_EXPERTS = 8
+
+
+def _gate_with_budget(make_gate, newton_budget, *args, **kwargs):
+    gate = make_gate(*args, **kwargs)
+    gate.newton_budget = newton_budget
+    return gate
 
 
 def make_orthant_regimes(n_samples, n_features=10, noise=0.5, random_state=0):
@@ -138,10 +145,14 @@ def main():
         'init="tree", gate C=100': (np.inf, 100.0),
         'init="tree", gate C=10^4': (np.inf, 1e4),
     }
-    budget = skmoe._gate.GATE_NEWTON_BUDGET
+    make_gate = skmoe._base.make_gate
     try:
         for name, (newton_budget, C) in experiments.items():
-            skmoe._gate.GATE_NEWTON_BUDGET = newton_budget
+            # The gate's Newton budget is not a parameter of the estimators:
+            # set it on each gate the fit makes.
+            skmoe._base.make_gate = functools.partial(
+                _gate_with_budget, make_gate, newton_budget
+            )
             gate = None if C is None else LogisticRegression(C=C)
             model, seconds = timed(
                 lambda gate=gate: MixtureOfExpertsRegressor(
@@ -152,7 +163,7 @@ def main():
             rows.append((name, model, seconds))
             print(f"... {name}: {seconds:.2f} s", flush=True)
     finally:
-        skmoe._gate.GATE_NEWTON_BUDGET = budget
+        skmoe._base.make_gate = make_gate
 
     # HistGradientBoosting timed again at the end, the best of both kept:
     # the machine's load may have changed meanwhile.

@@ -79,6 +79,22 @@ class TrainingData:
         return self._host_X
 
 
+def weighted_scaling(X, sample_weight):
+    """Weighted mean and standard deviation of each feature (1 where constant).
+
+    Weighted, so that integer weights and repeated rows agree.
+    """
+    if sparse.issparse(X):
+        X = X.toarray()  # the design is dense anyway; centring must come first
+    xp = namespace(X)
+    total = xp.sum(sample_weight)
+    mean = sample_weight @ X / total
+    variance = sample_weight @ (X - mean) ** 2 / total
+    scale = xp.sqrt(variance)
+    constant = scale <= 1e-12 * xp.clip(xp.abs(mean), min=1e-300)
+    return mean, xp.where(constant, xp.ones_like(scale), scale)
+
+
 def make_training_data(X, y, sample_weight, feature_mean, feature_scale, host_X=None):
     """The arrays one EM run reads: raw and standardised features, targets."""
     if not is_numpy(X):

@@ -210,7 +210,6 @@ def test_kernels_on_a_device_match_numpy():
         return [
             *_xp.e_step(log_gate, log_expert, weight),
             *_xp.weighted_normal_equations(design, y, responsibilities, weight),
-            _xp.gaussian_residual_sums(design, coef, y, responsibilities, weight),
             _xp.multinomial_objective(design, coef, responsibilities, weight, penalty),
             *_xp.multinomial_gradient_curvature(
                 design, coef, responsibilities, weight, pairs

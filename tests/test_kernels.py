@@ -52,21 +52,6 @@ def test_weighted_normal_equations(arrays):
         np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-9)
 
 
-def test_gaussian_kernels(arrays):
-    design, coef, responsibilities, sample_weight, y = arrays
-    np.testing.assert_allclose(
-        _numba.gaussian_residual_sums(design, coef, y, responsibilities, sample_weight),
-        _xp.gaussian_residual_sums(design, coef, y, responsibilities, sample_weight),
-        rtol=1e-10,
-    )
-    variance = np.linspace(0.5, 2.0, coef.shape[1])
-    np.testing.assert_allclose(
-        _numba.gaussian_log_density(design, coef, y, variance),
-        _xp.gaussian_log_density(design, coef, y, variance),
-        rtol=1e-12,
-    )
-
-
 def test_multinomial_kernels(arrays):
     design, coef, responsibilities, sample_weight, _ = arrays
     penalty = np.append(np.full(design.shape[1] - 1, 0.3), 0.0)

@@ -75,6 +75,7 @@ def _linear_log_softmax(design, coef, n_blocks):
 
 
 def linear_log_softmax(design, coef):
+    """``log softmax(design @ coef)``, (n, K); twin of ``_xp.linear_log_softmax``."""
     return _linear_log_softmax(design, coef, _n_blocks(design.shape[0]))
 
 
@@ -96,6 +97,8 @@ def _e_step(log_gate, log_expert, n_blocks):
 
 
 def e_step(log_gate, log_expert, sample_weight):
+    """Responsibilities (over ``log_gate``), per-sample and total log-likelihood;
+    twin of ``_xp.e_step``."""
     responsibilities, log_likelihood = _e_step(
         log_gate, log_expert, _n_blocks(log_gate.shape[0])
     )
@@ -156,53 +159,12 @@ def _weighted_normal_equations(design, y, responsibilities, sample_weight, n_blo
 
 
 def weighted_normal_equations(design, y, responsibilities, sample_weight):
+    """The K weighted Gram matrices (K, p, p) and moments (p, K); twin of
+    ``_xp.weighted_normal_equations``."""
     grams, moments = _weighted_normal_equations(
         design, y, responsibilities, sample_weight, _n_blocks(design.shape[0])
     )
     return _unpack(grams.sum(axis=0), design.shape[1]), moments.sum(axis=0).T
-
-
-@numba.njit(**_PARALLEL)
-def _gaussian_residual_sums(design, coef, y, responsibilities, sample_weight, n_blocks):
-    n_samples, n_params = design.shape
-    n_experts = coef.shape[1]
-    partial = np.zeros((n_blocks, n_experts))
-    for block in prange(n_blocks):
-        for i in range(block * _BLOCK, min((block + 1) * _BLOCK, n_samples)):
-            for k in range(n_experts):
-                mean = 0.0
-                for j in range(n_params):
-                    mean += design[i, j] * coef[j, k]
-                residual = y[i] - mean
-                partial[block, k] += (
-                    sample_weight[i] * responsibilities[i, k] * residual * residual
-                )
-    return partial
-
-
-def gaussian_residual_sums(design, coef, y, responsibilities, sample_weight):
-    partial = _gaussian_residual_sums(
-        design, coef, y, responsibilities, sample_weight, _n_blocks(design.shape[0])
-    )
-    return partial.sum(axis=0)
-
-
-@numba.njit(**_PARALLEL)
-def gaussian_log_density(design, coef, y, variance):
-    n_samples, n_params = design.shape
-    n_experts = coef.shape[1]
-    out = np.empty((n_samples, n_experts))
-    log_norm = np.empty(n_experts)
-    for k in range(n_experts):
-        log_norm[k] = LOG_2PI + math.log(variance[k])
-    for i in prange(n_samples):
-        for k in range(n_experts):
-            mean = 0.0
-            for j in range(n_params):
-                mean += design[i, j] * coef[j, k]
-            residual = y[i] - mean
-            out[i, k] = -0.5 * (log_norm[k] + residual * residual / variance[k])
-    return out
 
 
 @numba.njit(**_PARALLEL)
@@ -226,6 +188,8 @@ def _multinomial_fit(design, coef, target_proba, row_weight, n_blocks):
 
 
 def multinomial_objective(design, coef, target_proba, row_weight, penalty):
+    """Penalised soft-target log-likelihood of a multinomial logit; twin of
+    ``_xp.multinomial_objective``."""
     partial = _multinomial_fit(
         design, coef, target_proba, row_weight, _n_blocks(design.shape[0])
     )
@@ -271,6 +235,8 @@ def _multinomial_gradient_curvature(
 
 
 def multinomial_gradient_curvature(design, coef, target_proba, row_weight, pairs):
+    """Value, gradient (p, K) and curvature blocks (m, p, p); twin of
+    ``_xp.multinomial_gradient_curvature``."""
     value, gradient, curvature = _multinomial_gradient_curvature(
         design,
         coef,
@@ -454,6 +420,33 @@ def _tile_log_sum_exp(values, size, exps, largest, total):
         largest[t] += math.log(total[t])
 
 
+@numba.njit(**_JIT, fastmath={"contract"}, inline="always")
+def _tile_linear(features, gate_coef, expert_coef, size, log_gate, means):
+    """Gate logits and expert means of a tile (features: (p, tile))."""
+    n_params, n_experts = gate_coef.shape
+    for k in range(n_experts):
+        for t in range(size):
+            log_gate[k, t] = 0.0
+            means[k, t] = 0.0
+        for j in range(n_params):
+            gate_weight = gate_coef[j, k]
+            expert_weight = expert_coef[j, k]
+            for t in range(size):
+                log_gate[k, t] += features[j, t] * gate_weight
+                means[k, t] += features[j, t] * expert_weight
+
+
+@numba.njit(**_JIT, fastmath={"contract"}, inline="always")
+def _tile_log_joint(log_gate, means, target, log_norm, half_precision, size, out):
+    """``log g_k + log Normal(y; mean_k, variance_k)`` over a tile, into ``out``."""
+    for k in range(log_gate.shape[0]):
+        for t in range(size):
+            residual = target[t] - means[k, t]
+            out[k, t] = (
+                log_gate[k, t] + log_norm[k] - half_precision[k] * residual * residual
+            )
+
+
 @numba.njit(**_PARALLEL_CONTRACT)
 def _em_pass(
     design,
@@ -508,17 +501,7 @@ def _em_pass(
                 target[t] = y[start + t]
                 for j in range(n_params):
                     features[j, t] = design[start + t, j]
-            # Gate logits and expert means.
-            for k in range(n_experts):
-                for t in range(size):
-                    log_gate[k, t] = 0.0
-                    means[k, t] = 0.0
-                for j in range(n_params):
-                    gate_weight = gate_coef[j, k]
-                    expert_weight = expert_coef[j, k]
-                    for t in range(size):
-                        log_gate[k, t] += features[j, t] * gate_weight
-                        means[k, t] += features[j, t] * expert_weight
+            _tile_linear(features, gate_coef, expert_coef, size, log_gate, means)
             # Log softmax of the gate, and its probabilities.
             _tile_log_sum_exp(log_gate, size, proba, largest, total)
             for k in range(n_experts):
@@ -533,14 +516,9 @@ def _em_pass(
                             weight[t] * previous[start + t, k] * log_gate[k, t]
                         )
                 # E-step.
-                for k in range(n_experts):
-                    for t in range(size):
-                        residual = target[t] - means[k, t]
-                        resp[k, t] = (
-                            log_gate[k, t]
-                            + log_norm[k]
-                            - half_precision[k] * residual * residual
-                        )
+                _tile_log_joint(
+                    log_gate, means, target, log_norm, half_precision, size, resp
+                )
                 _tile_log_sum_exp(resp, size, resp, largest, total)
                 for t in range(size):
                     sums[0, t] += weight[t] * largest[t]
@@ -595,6 +573,7 @@ def _em_pass(
 def em_pass(
     design, y, sample_weight, gate_coef, expert_coef, variance, previous, out, pairs
 ):
+    """One fused EM pass, returning ``PassStatistics``; twin of ``_xp.em_pass``."""
     update = out is not None
     scalars, gradient, curvature, grams = _em_pass(
         design,

@@ -98,12 +98,6 @@ def weighted_normal_equations(design, y, responsibilities, sample_weight):
     return grams, design.T @ (weights * y[:, None])
 
 
-def gaussian_residual_sums(design, coef, y, responsibilities, sample_weight):
-    """``sum_i w_i R_ik (y_i - design_i @ coef_k)**2`` for each expert, (K,)."""
-    residuals = y[:, None] - design @ coef
-    return sample_weight @ (responsibilities * residuals**2)
-
-
 def gaussian_log_density(design, coef, y, variance):
     """``log Normal(y_i; design_i @ coef_k, variance_k)``, shape (n, K)."""
     xp = namespace(design)

@@ -1,0 +1,201 @@
+"""The inference methods both estimators share: gate, routing, likelihoods.
+
+A mixin of ``BaseMixtureOfExperts``: it reads the fitted attributes that
+``fit`` sets (the experts, the gate, the standardisation) and the
+subclasses' hooks (``_family``, ``_expert_model``, ``_encode_targets``).
+"""
+
+import numpy as np
+from sklearn.utils._array_api import get_namespace
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._array_utils import device, is_numpy, namespace, to_device, to_host
+from ._backend import get_kernels
+from ._engines import GeneralEngine, keep_top, make_training_data
+
+
+class PredictionMixin:
+    """Gate probabilities, routing, log-likelihoods and information criteria."""
+
+    @property
+    def _kernels(self):
+        return get_kernels(getattr(self, "_backend", "numpy"))
+
+    def _validate_X(self, X, method="predict"):
+        check_is_fitted(self)
+        xp, _ = get_namespace(X)
+        if self._on_device() or not is_numpy(X):
+            model = namespace(self._feature_mean), device(self._feature_mean)
+            if is_numpy(X) or (namespace(X), device(X)) != model:
+                where = "numpy" if is_numpy(X) else f"{xp.__name__} on {device(X)}"
+                raise ValueError(
+                    f"Inputs passed to {type(self).__name__}.{method}() must use "
+                    "the same namespace and the same device as those passed to "
+                    f"fit(): the model is in {model[0].__name__} on {model[1]}, "
+                    f"X in {where}."
+                )
+        return validate_data(
+            self, X, accept_sparse="csr", dtype=xp.float64, reset=False
+        )
+
+    def _data(self, X, y=None):
+        """The arrays of validated X (and encoded y) as the engines see them."""
+        ones = to_device(np.ones(X.shape[0]), X)
+        return make_training_data(X, y, ones, self._feature_mean, self._feature_scale)
+
+    def gate_proba(self, X):
+        """Gate probabilities: how much each expert is trusted for each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_experts_)
+            Rows sum to 1.
+        """
+        return self._gate_proba(self._validate_X(X, "gate_proba"))
+
+    def _gate_proba(self, X):
+        """``gate_proba`` of already validated X."""
+        inputs = self._data(X).design if self.gate_.uses_design else X
+        log_proba = self.gate_.log_proba(inputs, self._kernels)
+        return namespace(log_proba).exp(log_proba)
+
+    def apply(self, X):
+        """Index of the most trusted expert for each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        experts : ndarray of shape (n_samples,)
+            The argmax of ``gate_proba(X)`` along its rows.
+        """
+        proba = self._gate_proba(self._validate_X(X, "apply"))
+        return namespace(proba).argmax(proba, axis=1)
+
+    def _routing(self, X):
+        """Gate weights after ``top_k`` routing, (n_samples, n_experts_).
+
+        Gate probabilities, zero outside each sample's ``top_k`` experts and
+        renormalised over them.
+        """
+        if self.top_k is not None and self.top_k > self.n_experts:
+            raise ValueError(
+                f"top_k={self.top_k} must be at most n_experts={self.n_experts}."
+            )
+        weights = self._gate_proba(X)
+        if self.top_k is not None:
+            # top_k >= n_experts_ (experts were removed) keeps them all.
+            weights = keep_top(weights, self.top_k)
+        return weights
+
+    def _on_device(self):
+        """True when the fitted model lives on a device (an array-API fit)."""
+        return not is_numpy(self._feature_mean)
+
+    def log_likelihood(self, X, y):
+        """Log-likelihood of each sample, ``log p(y_i | x_i)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+        y : array-like of shape (n_samples,)
+            Their targets.
+
+        Returns
+        -------
+        log_likelihood : ndarray of shape (n_samples,)
+            Its sum on the training data is ``log_likelihood_`` (its sum
+            weighted by the ``sample_weight`` of the fit, if one was given).
+        """
+        X = self._validate_X(X, "log_likelihood")
+        y = to_device(self._encode_targets(y, X.shape[0]), X)
+        engine = GeneralEngine(
+            self._data(X, y),
+            self.experts_,
+            self.gate_,
+            self._expert_model(),
+            self._family(),
+            kernels=self._kernels,
+            dispersion=self._fitted_dispersion(),
+        )
+        log_gate = self.gate_.log_proba(engine.gate_input, self._kernels)
+        return self._kernels.e_step(
+            log_gate, engine.log_expert(), engine.data.sample_weight
+        )[1]
+
+    def _n_parameters(self):
+        """Free parameters: the gate's, the experts' and the family's."""
+        return (
+            self.gate_.n_parameters
+            + sum(expert_n_parameters(expert) for expert in self.experts_)
+            + self._family().n_parameters(self.n_experts_)
+        )
+
+    def bic(self, X, y):
+        """Bayesian information criterion: ``-2 log L + n_params log n``.
+
+        Counts the gate's and the experts' parameters (linear experts only)
+        and the family's own (one noise variance per expert for Gaussian
+        experts).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+        y : array-like of shape (n_samples,)
+            Their targets.
+
+        Returns
+        -------
+        bic : float
+            Lower is better.
+        """
+        log_likelihood = to_host(self.log_likelihood(X, y))
+        return -2 * log_likelihood.sum() + self._n_parameters() * np.log(
+            len(log_likelihood)
+        )
+
+    def aic(self, X, y):
+        """Akaike information criterion: ``-2 log L + 2 n_params``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+        y : array-like of shape (n_samples,)
+            Their targets.
+
+        Returns
+        -------
+        aic : float
+            Lower is better.
+        """
+        log_likelihood = to_host(self.log_likelihood(X, y))
+        return -2 * log_likelihood.sum() + 2 * self._n_parameters()
+
+
+def expert_n_parameters(expert):
+    """Free parameters of a fitted linear expert."""
+    coef = getattr(expert, "coef_", None)
+    if coef is None:
+        raise ValueError(
+            f"bic and aic need experts with a known number of parameters (linear "
+            f"models with coef_); {type(expert).__name__} has none."
+        )
+    # Shapes only: the weights may live on a device.
+    shape = tuple(coef.shape) if len(coef.shape) == 2 else (1, *coef.shape)
+    fit_intercept = getattr(expert, "fit_intercept", False)
+    n_params = shape[0] * (shape[1] + (1 if fit_intercept else 0))
+    if len(getattr(expert, "classes_", ())) > 2:
+        # Multinomial models are over-parametrised by one class.
+        n_params -= shape[1] + (1 if fit_intercept else 0)
+    return n_params
