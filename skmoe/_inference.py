@@ -180,7 +180,9 @@ def coefficient_table(
         )
     theta = pack_parameters(params)
     information = observed_information(theta, X, y, Z, n_experts, sample_weight)
-    std_error = np.sqrt(np.diag(covariance_from_information(information)))
+    variance = np.diag(covariance_from_information(information))
+    # A pseudo-inverse of an indefinite matrix can give negative variances.
+    std_error = np.sqrt(np.where(variance >= 0, variance, np.nan))
     return _table(
         theta,
         std_error,
