@@ -21,8 +21,10 @@ from scipy import stats
 from sklearn.utils import check_random_state
 
 # Probability tolerance of the continuous inversion: well inside the 1e-6
-# promised to callers, so rounding in scipy's cdf cannot break the promise.
+# promised to callers, so rounding in scipy's cdf cannot break the promise;
+# in the far tails it is also relative (1e-4 of min(q, 1 - q)).
 _PROBABILITY_TOL = 1e-10
+_RELATIVE_TAIL_TOL = 1e-4
 _MAX_ITER = 200
 
 
@@ -166,12 +168,13 @@ def _invert_continuous(target, rows, lower, upper, cdf):
     the bracket shrinks geometrically whatever the shape of the CDF.
     """
     low, high = lower.copy(), upper.copy()
+    tol = np.minimum(
+        _PROBABILITY_TOL, _RELATIVE_TAIL_TOL * np.minimum(target, 1.0 - target)
+    )
     f_low = cdf(low, rows) - target
     f_high = cdf(high, rows) - target
     estimate = np.where(np.abs(f_low) <= np.abs(f_high), low, high)
-    active = (np.minimum(np.abs(f_low), np.abs(f_high)) > _PROBABILITY_TOL) & (
-        high > low
-    )
+    active = (np.minimum(np.abs(f_low), np.abs(f_high)) > tol) & (high > low)
     bisect = np.zeros_like(active)
     last_side = np.zeros(low.shape, dtype=np.int8)
     for _ in range(_MAX_ITER):
@@ -200,7 +203,7 @@ def _invert_continuous(target, rows, lower, upper, cdf):
         collapsed = (b - a) <= 4 * np.finfo(float).eps * np.maximum(
             np.abs(a), np.abs(b)
         )
-        active[idx] = (np.abs(fx) > _PROBABILITY_TOL) & ~collapsed & (b > a)
+        active[idx] = (np.abs(fx) > tol[idx]) & ~collapsed & (b > a)
     return estimate
 
 
@@ -234,7 +237,8 @@ def mixture_quantiles(weights, components, quantiles):
     The mixture quantile at ``q`` lies between the smallest and the largest
     component quantile at ``q`` (over components of positive weight); from
     that bracket a vectorised Illinois / bisection iteration (no loop over
-    samples) finds ``x`` with ``|F(x) - q| <= 1e-10``, or a bracket that has
+    samples) finds ``x`` with ``|F(x) - q| <= min(1e-10, 1e-4 min(q, 1 - q))``,
+    or a bracket that has
     collapsed to machine precision. For discrete components (``components.dist``
     an ``rv_discrete`` on the integers), the result is the smallest integer
     ``x`` with ``F(x) >= q``, found exactly by integer bisection.

@@ -96,6 +96,21 @@ def test_continuous_mixtures_hit_the_probability(make_components):
     )
 
 
+def test_far_tail_quantiles_are_relatively_accurate():
+    weights = np.array([[0.5, 0.5]])
+    components = stats.norm(loc=np.array([[-2.0, 2.0]]), scale=1.0)
+    tails = np.array([1e-12, 1e-9, 1 - 1e-9])
+    values = mixture_quantiles(weights, components, tails)
+    lower = 0.5 * (
+        stats.norm.cdf(values[0, :2], -2, 1) + stats.norm.cdf(values[0, :2], 2, 1)
+    )
+    upper = 0.5 * (
+        stats.norm.sf(values[0, 2], -2, 1) + stats.norm.sf(values[0, 2], 2, 1)
+    )
+    np.testing.assert_allclose(lower, tails[:2], rtol=1e-3)
+    np.testing.assert_allclose(upper, 1e-9, rtol=1e-2)
+
+
 def test_poisson_mixture_quantiles_are_smallest_integers():
     rng = np.random.default_rng(3)
     weights = _random_weights(rng, 50, 3, n_zeros=15)
