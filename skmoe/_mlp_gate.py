@@ -300,8 +300,6 @@ class MLPGate(BaseEstimator):
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
-        if not sample_weight.sum() > 0:
-            raise ValueError("sample_weight must have a positive sum.")
         return responsibilities, sample_weight
 
     def m_step(self, X, responsibilities, sample_weight=None, kernels=None):
