@@ -80,30 +80,6 @@ def _kernel_threads(module, n_samples):
         numba.set_num_threads(previous)
 
 
-def weighted_standardisation(X, sample_weight):
-    """Weighted mean and standard deviation of each column (scale 1 if constant).
-
-    Column by column, so that no copy of X is made.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n, n_features)
-    sample_weight : ndarray of shape (n,)
-        Non-negative, with a positive sum.
-
-    Returns
-    -------
-    mean, scale : ndarray of shape (n_features,)
-    """
-    total = sample_weight.sum()
-    mean = (sample_weight @ X) / total
-    scale = np.empty(X.shape[1])
-    for j in range(X.shape[1]):
-        scale[j] = np.sqrt(sample_weight @ (X[:, j] - mean[j]) ** 2 / total)
-    scale[~(scale > 1e-12 * np.maximum(np.abs(mean), 1.0))] = 1.0
-    return mean, scale
-
-
 class MLPGate(BaseEstimator):
     """Neural gate of a mixture of experts: a softmax network fitted by EM.
 
@@ -335,7 +311,7 @@ class MLPGate(BaseEstimator):
     def _m_step(self, X, responsibilities, sample_weight, kernels):
         module = mlp_kernels(self.backend if kernels is None else kernels)
         if self.feature_mean_ is None:
-            self.feature_mean_, self.feature_scale_ = weighted_standardisation(
+            self.feature_mean_, self.feature_scale_ = _mlp_xp.weighted_standardisation(
                 X, sample_weight
             )
         layer_sizes = self._layer_sizes

@@ -9,8 +9,8 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 
-from skmoe._kernels import _mlp_xp
-from skmoe._mlp_gate import MLPGate, mlp_kernels, weighted_standardisation
+from skmoe._kernels import _mlp_xp, _numba, _xp
+from skmoe._mlp_gate import MLPGate, mlp_kernels
 
 BACKENDS = ["numpy", "numba"]
 
@@ -105,8 +105,10 @@ def test_integer_weights_are_repeated_rows():
     repeated = np.repeat(np.arange(X.shape[0]), counts)
     layer_sizes = (2, 6, 3)
     params = np.random.RandomState(5).randn(_mlp_xp.n_params(layer_sizes))
-    mean, scale = weighted_standardisation(X, counts.astype(float))
-    mean_r, scale_r = weighted_standardisation(X[repeated], np.ones(repeated.size))
+    mean, scale = _mlp_xp.weighted_standardisation(X, counts.astype(float))
+    mean_r, scale_r = _mlp_xp.weighted_standardisation(
+        X[repeated], np.ones(repeated.size)
+    )
     np.testing.assert_allclose(mean, mean_r, rtol=1e-12)
     np.testing.assert_allclose(scale, scale_r, rtol=1e-12)
     for backend in BACKENDS:
@@ -155,6 +157,12 @@ def test_backends_agree(circle):
         gates[1].log_proba(X, kernels="numba"),
         gates[1].log_proba(X, kernels="numpy"),
         atol=1e-12,
+    )
+    # The EM loop may pass its own kernel module: the gate's twin is used.
+    assert mlp_kernels(_numba).__name__.endswith("_mlp_numba")
+    assert mlp_kernels(_xp) is _mlp_xp
+    np.testing.assert_array_equal(
+        gates[0].log_proba(X, kernels=_xp), gates[0].log_proba(X, kernels="numpy")
     )
 
 

@@ -10,8 +10,10 @@ The network sees standardised features, ``(X - mean) / scale``; the kernels
 take ``mean`` and ``scale`` rather than a standardised copy of X, so that
 the numba twins never hold one.
 
-``_mlp_numba.py`` implements the same functions, with the same signatures,
-and returns the same types.
+``_mlp_numba.py`` implements the two kernels, ``mlp_log_softmax`` and
+``mlp_objective``, with the same signatures and result types; the helpers
+here (packing, penalty, standardisation) cost no pass that matters and serve
+both.
 """
 
 from typing import NamedTuple
@@ -108,6 +110,30 @@ def add_penalty(value, gradient, params, layer_sizes, alpha):
         float(value) - 0.5 * alpha * float(weights @ weights),
         gradient - alpha * weights,
     )
+
+
+def weighted_standardisation(X, sample_weight):
+    """Weighted mean and standard deviation of each column (scale 1 if constant).
+
+    Column by column, so that no copy of X is made.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, n_features)
+    sample_weight : ndarray of shape (n,)
+        Non-negative, with a positive sum.
+
+    Returns
+    -------
+    mean, scale : ndarray of shape (n_features,)
+    """
+    total = sample_weight.sum()
+    mean = (sample_weight @ X) / total
+    scale = np.empty(X.shape[1])
+    for j in range(X.shape[1]):
+        scale[j] = np.sqrt(sample_weight @ (X[:, j] - mean[j]) ** 2 / total)
+    scale[~(scale > 1e-12 * np.maximum(np.abs(mean), 1.0))] = 1.0
+    return mean, scale
 
 
 def _log_softmax(logits):
