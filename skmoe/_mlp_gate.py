@@ -330,11 +330,6 @@ class MLPGate(BaseEstimator):
                 self.alpha,
             )
 
-        start = _mlp_xp.pack(self.coefs_, self.intercepts_)
-        with _kernel_threads(module, X.shape[0]):
-            best_params, best = start, objective(start)
-        cached = {start.tobytes(): best}
-
         def loss(params):
             # Minimised per unit of weight, so that tol means the same at any n.
             nonlocal best_params, best
@@ -345,7 +340,12 @@ class MLPGate(BaseEstimator):
                 best_params, best = params.copy(), result
             return -result.value / total_weight, -result.gradient / total_weight
 
+        start = _mlp_xp.pack(self.coefs_, self.intercepts_)
         with _kernel_threads(module, X.shape[0]):
+            # The start is evaluated first and kept unless beaten: an M-step
+            # never lowers the objective, whatever the optimiser ends with.
+            best_params, best = start, objective(start)
+            cached = {start.tobytes(): best}
             solution = minimize(
                 loss,
                 start,
