@@ -255,7 +255,11 @@ class BaseMixtureOfExperts(PredictionMixin, BaseEstimator, metaclass=ABCMeta):
                 return engine, None
             experts = make_experts(self.estimator_, self.n_experts, rng)
             gate = make_gate(
-                self.gate, self.n_experts, self._feature_mean, self._feature_scale
+                self.gate,
+                self.n_experts,
+                self._feature_mean,
+                self._feature_scale,
+                random_state=rng,
             )
             if initial is None:
                 responsibilities = initial_responsibilities(

@@ -10,7 +10,6 @@ gate's M-step never lowers its objective.
 
 import importlib.util
 import types
-from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -26,12 +25,8 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._backend import kernel_threads
 from ._kernels import _mlp_xp
-
-# Below this many rows the numba kernels run on one thread, as the EM loop
-# runs its own kernels: a parallel launch would cost more than it saves, and
-# idle worker threads compete with the optimiser's own work between calls.
-PARALLEL_MIN_ROWS = 20_000
 
 
 def mlp_kernels(kernels):
@@ -64,20 +59,9 @@ def mlp_kernels(kernels):
     )
 
 
-@contextmanager
 def _kernel_threads(module, n_samples):
-    """Run the numba kernels on one thread for small data; restore on exit."""
-    if module is _mlp_xp or n_samples >= PARALLEL_MIN_ROWS:
-        yield
-        return
-    import numba
-
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(previous)
+    """One thread for small data (see ``skmoe._backend.kernel_threads``)."""
+    return kernel_threads("numpy" if module is _mlp_xp else "numba", n_samples)
 
 
 class MLPGate(BaseEstimator):
