@@ -37,17 +37,22 @@ from ._solvers import (
     MAX_HALVINGS,
     armijo_accepts,
     curvature_pairs,
+    draw_curvature_sample,
     full_newton,
     newton_direction,
+    sample_curvature,
 )
 
-# On large data (diagonal-block gate steps) the gate's curvature blocks are
+# With diagonal-block gate steps the gate's curvature blocks are
 # gathered every this many passes and reused in between: they change slowly,
 # any positive definite matrix gives an ascent direction, and the step is
 # tested all the same; a step that had to be halved gathers them afresh.
 # The full Hessian of small data is gathered at every pass: reusing it cost
 # 30-50% more iterations to converge.
 CURVATURE_REFRESH = 4
+
+#: Default ``curvature_rows`` of the fused engine (see its docstring).
+CURVATURE_ROWS = 100_000
 
 
 class Parameters(NamedTuple):
@@ -271,6 +276,13 @@ class FusedEngine:
     kernels : module
     dispersion : ndarray of shape (K,), default=None
         The noise variances, when continuing from a fit.
+    curvature_rows : int, default=CURVATURE_ROWS
+        Past ``gate.newton_budget`` on all rows, the gate's full Hessian is
+        taken on this many rows sampled once (``draw_curvature_sample``)
+        before each step, the gradient and line search staying exact (the
+        same optimum); 0: diagonal blocks on all rows instead.
+    random_state : int, default=0
+        Seed of the curvature sample.
     """
 
     def __init__(
@@ -284,6 +296,8 @@ class FusedEngine:
         *,
         kernels,
         dispersion=None,
+        curvature_rows=CURVATURE_ROWS,
+        random_state=0,
     ):
         self.data = data
         self.experts = experts
@@ -301,17 +315,43 @@ class FusedEngine:
         self.targets = data.y - self.offset
         self.threshold = 1e-10 * max(self.total_weight, 1.0)
         self.expert_coef = None
+        self.curvature_rows = curvature_rows
+        self.random_state = random_state
+        self.curvature_sample = None
         self._plan()
+
+    @property
+    def n_samples(self):
+        return self.data.design.shape[0]
+
+    @property
+    def n_params(self):
+        return self.data.design.shape[1]
 
     def _plan(self):
         """How the gate steps for the current number of experts."""
-        n_samples, n_params = self.data.design.shape
-        free = self.gate.free
-        self.full = full_newton(
-            n_samples, int(free.sum()), n_params, self.gate.newton_budget
+        n_params = self.n_params
+        n_free = int(self.gate.free.sum())
+        budget = self.gate.newton_budget
+        self.full = full_newton(self.n_samples, n_free, n_params, budget)
+        sample_rows = min(self.curvature_rows, self.n_samples)
+        self.sampled = (
+            not self.full
+            and sample_rows > 0
+            and full_newton(sample_rows, n_free, n_params, budget)
         )
-        self.pairs = curvature_pairs(free, self.full)
-        self.refresh = 1 if self.full else CURVATURE_REFRESH
+        self.pairs = curvature_pairs(self.gate.free, self.full or self.sampled)
+        if self.sampled:
+            if self.curvature_sample is None:
+                self.curvature_sample = self._draw_curvature_sample(sample_rows)
+            self.sample_pairs, self.pairs = self.pairs, self.pairs[:0]
+        self.refresh = 1 if self.full or self.sampled else CURVATURE_REFRESH
+
+    def _draw_curvature_sample(self, n_rows):
+        """Design rows and rescaled weights of the curvature sample."""
+        return draw_curvature_sample(
+            self.data.design, self.data.sample_weight, n_rows, self.random_state
+        )
 
     def _pass(self, gate_coef, expert_coef, variance, previous, out, gather=True):
         return self.kernels.em_pass(
@@ -341,7 +381,7 @@ class FusedEngine:
         self.current = np.array(responsibilities, dtype=np.float64, order="C")
         self.previous = np.empty_like(self.current)
         n_experts = self.current.shape[1]
-        n_params = self.data.design.shape[1]
+        n_params = self.n_params
         self._gathered(
             self._pass(
                 self.gate_coef,
@@ -358,7 +398,7 @@ class FusedEngine:
             self.experts, self.feature_mean, self.feature_scale
         )
         self.expert_coef[-1] -= self.offset
-        n_samples, n_experts = self.data.design.shape[0], len(self.experts)
+        n_samples, n_experts = self.n_samples, len(self.experts)
         self.previous = np.full((n_samples, n_experts), 1.0 / n_experts)
         self.current = np.empty_like(self.previous)
         self._gathered(
@@ -401,6 +441,10 @@ class FusedEngine:
         also tests the gate's step (halved until it raises the objective)."""
         expert_coef, variance = self._expert_step()
         penalty = self.gate.penalty
+        if self.sampled:
+            self.curvature = sample_curvature(
+                self.kernels, self.curvature_sample, self.gate_coef, self.sample_pairs
+            )
         direction, decrement, objective = newton_direction(
             self.stats.gate_value,
             self.stats.gate_gradient,
@@ -408,7 +452,7 @@ class FusedEngine:
             self.gate_coef,
             penalty,
             self.gate.free,
-            self.full,
+            self.full or self.sampled,
         )
         if not decrement > self.threshold:
             direction, decrement = np.zeros_like(direction), 0.0
@@ -446,6 +490,6 @@ class FusedEngine:
         coef = self.expert_coef.copy()
         coef[-1] += self.offset
         set_linear_experts(
-            self.experts, coef, self.feature_mean, self.feature_scale, self.data.design
+            self.experts, coef, self.feature_mean, self.feature_scale, self.feature_mean
         )
         return Parameters(self.experts, self.gate, self.variance)

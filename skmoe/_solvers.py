@@ -181,6 +181,72 @@ def newton_direction(value, gradient, curvature, coef, penalty, free, full):
     return direction, float(np.sum(gradient * direction)), objective
 
 
+def draw_curvature_sample(design, sample_weight, n_rows, seed):
+    """Rows on which to gather the gate's curvature, weights rescaled.
+
+    Past the Newton budget the gate's full Hessian is gathered on a sample
+    of rows drawn once, while its gradient and objective stay exact:
+    sampling errors of the curvature only bend the Newton direction, which
+    stays one of ascent and is tested (Armijo) on the exact objective, so EM
+    reaches the same optimum, in about as many iterations as with the exact
+    Hessian (the blocks of its diagonal, the alternative, need many times
+    more).
+
+    Parameters
+    ----------
+    design : ndarray of shape (n, p)
+    sample_weight : ndarray of shape (n,)
+    n_rows : int
+        Rows drawn without replacement (all rows if ``n_rows >= n``).
+    seed : int
+
+    Returns
+    -------
+    sample : tuple of (ndarray of shape (m, p), ndarray of shape (m,))
+        The sampled rows of ``design`` and their weights, scaled so that
+        they sum to the total weight of all rows.
+    """
+    n_samples = design.shape[0]
+    rows = np.arange(n_samples)
+    if n_rows < n_samples:
+        rng = np.random.default_rng(seed)
+        rows = np.sort(rng.choice(n_samples, n_rows, replace=False))
+    return rescaled_sample(
+        design[rows], sample_weight[rows], float(np.sum(sample_weight))
+    )
+
+
+def rescaled_sample(design, sample_weight, total_weight):
+    """The sample with its weights scaled to sum to ``total_weight``."""
+    sample_weight = np.asarray(sample_weight, dtype=np.float64)
+    scale = total_weight / max(float(sample_weight.sum()), 1e-300)
+    return np.ascontiguousarray(design, dtype=np.float64), sample_weight * scale
+
+
+def sample_curvature(kernels, sample, coef, pairs):
+    """Negated Hessian blocks of the multinomial objective on a sample.
+
+    Parameters
+    ----------
+    kernels : module
+    sample : tuple of (ndarray of shape (m, p), ndarray of shape (m,))
+        From :func:`draw_curvature_sample`.
+    coef : ndarray of shape (p, K)
+    pairs : ndarray of int of shape (q, 2)
+
+    Returns
+    -------
+    curvature : ndarray of shape (q, p, p)
+    """
+    design, weight = sample
+    # The curvature does not depend on the targets.
+    targets = np.zeros((design.shape[0], coef.shape[1]))
+    _, _, curvature = kernels.multinomial_gradient_curvature(
+        design, coef, targets, weight, pairs
+    )
+    return to_host(curvature)
+
+
 def armijo_accepts(value, objective, step, decrement):
     """Whether a step of length ``step`` raised ``objective`` to ``value`` enough."""
     return value >= objective + ARMIJO * step * decrement
