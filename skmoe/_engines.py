@@ -308,17 +308,21 @@ class FusedEngine:
         self.kernels = kernels
         self.variance = dispersion
         self.gate_coef = gate.weights
-        sample_weight = data.sample_weight
-        self.total_weight = float(sample_weight.sum())
-        # Centred targets: the noise variances come from sums of squares.
-        self.offset = float(sample_weight @ data.y) / self.total_weight
-        self.targets = data.y - self.offset
+        self.total_weight, self.offset = self._prepare_data(data)
         self.threshold = 1e-10 * max(self.total_weight, 1.0)
         self.expert_coef = None
         self.curvature_rows = curvature_rows
         self.random_state = random_state
         self.curvature_sample = None
         self._plan()
+
+    def _prepare_data(self, data):
+        """Total weight and target offset; centred targets, so that the
+        noise variances come from sums of squares."""
+        total_weight = float(data.sample_weight.sum())
+        offset = float(data.sample_weight @ data.y) / total_weight
+        self.targets = data.y - offset
+        return total_weight, offset
 
     @property
     def n_samples(self):

@@ -1,0 +1,460 @@
+"""Exact EM on Dask arrays: the fused pass over chunks, on the workers.
+
+:class:`DaskEngine` is the fused engine (``skmoe._engines.FusedEngine``)
+with another way to run a pass: the fused kernel ``em_pass`` maps over the
+row chunks of the data where they live, each chunk returns its sums
+(``PassStatistics``, a few kilobytes), and the sums are added in a tree on
+the workers. The client receives the total only, and solves the M-step's
+small systems as the fused engine does: the same driver, the same M-step,
+the same line search, the same result to rounding.
+
+Each pass is a pure function of the data and of parameters: the
+responsibilities a step was computed from are recomputed in the chunk from
+the parameters that gave them (an E-step costs a fraction of the pass)
+rather than kept on the workers. A lost worker's tasks are simply rerun by
+the scheduler, and the workers hold no more than the data.
+
+Dask is imported when a function here is called, never at ``import skmoe``.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ._backend import get_kernels, kernel_threads
+from ._engines import CURVATURE_ROWS, FusedEngine, keep_columns
+from ._experts import linear_expert_weights
+from ._kernels import _xp
+from ._solvers import rescaled_sample
+
+#: Rows drawn on the workers for the initialisation (EM on the sample gives
+#: the full fit its start) and the gate's curvature sample.
+SAMPLE_ROWS = 100_000
+
+#: Fan-in of the tree that adds the chunks' statistics.
+FAN_IN = 8
+
+
+def is_dask_collection(value):
+    """Whether ``value`` is a Dask collection (array, DataFrame, Series).
+
+    Decided from its type, without importing dask.
+    """
+    module = type(value).__module__.partition(".")[0]
+    return module == "dask" and hasattr(value, "__dask_graph__")
+
+
+class DaskData(NamedTuple):
+    """The data of a fit on Dask, by row chunk, and its weighted summaries.
+
+    ``X``, ``y`` and ``sample_weight`` are lists of Delayed chunks, one per
+    row chunk (``sample_weight`` entries None when unweighted).
+    """
+
+    X: list
+    y: list
+    sample_weight: list
+    row_chunks: tuple
+    n_samples: int
+    n_features: int
+    total_weight: float
+    feature_mean: np.ndarray
+    feature_scale: np.ndarray
+    target_mean: float
+    target_scale: float
+
+
+class ResponsibilitiesAt(NamedTuple):
+    """Responsibilities recomputed in each chunk: the E-step at these
+    parameters, restricted to the ``keep`` experts (None: all)."""
+
+    gate_coef: np.ndarray
+    expert_coef: np.ndarray
+    variance: np.ndarray
+    keep: object = None
+
+
+def chunk_design(X, feature_mean, feature_scale):
+    """The standardised design of a chunk, with a final column of ones
+    (the same numbers as ``skmoe._engines.make_training_data``)."""
+    design = np.empty((X.shape[0], X.shape[1] + 1))
+    np.subtract(X, feature_mean, out=design[:, :-1])
+    design[:, :-1] /= feature_scale
+    design[:, -1] = 1.0
+    return design
+
+
+def chunk_responsibilities(kernels, design, targets, weight, previous, n_experts):
+    """The responsibilities a chunk's pass starts from, as a fresh C array.
+
+    ``previous`` is a chunk of given responsibilities, a
+    :class:`ResponsibilitiesAt`, or None (uniform).
+    """
+    if previous is None:
+        return np.full((design.shape[0], n_experts), 1.0 / n_experts)
+    if not isinstance(previous, ResponsibilitiesAt):
+        return np.array(previous, dtype=np.float64, order="C")
+    log_gate = kernels.linear_log_softmax(design, previous.gate_coef)
+    log_expert = _xp.gaussian_log_density(
+        design, previous.expert_coef, targets, previous.variance
+    )
+    responsibilities = kernels.e_step(log_gate, log_expert, weight)[0]
+    if previous.keep is not None:
+        responsibilities = keep_columns(responsibilities, previous.keep)
+    return np.ascontiguousarray(responsibilities)
+
+
+def chunk_pass(X, y, weight, previous, scaling, coefficients, pairs, update, backend):
+    """``em_pass`` on one row chunk (runs on a worker); its ``PassStatistics``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (m, d)
+    y : ndarray of shape (m,)
+    weight : ndarray of shape (m,) or None
+    previous : ndarray of shape (m, K), ResponsibilitiesAt or None
+        The responsibilities the pass starts from.
+    scaling : tuple
+        ``(feature_mean, feature_scale, target_offset)``.
+    coefficients : tuple
+        ``(gate_coef, expert_coef, variance)`` of the pass.
+    pairs : ndarray of int of shape (q, 2)
+    update : bool
+        Whether the pass makes an E-step (else it gathers the M-step's sums
+        of ``previous``).
+    backend : {"numpy", "numba"}
+    """
+    feature_mean, feature_scale, offset = scaling
+    gate_coef, expert_coef, variance = coefficients
+    design = chunk_design(X, feature_mean, feature_scale)
+    targets = np.asarray(y, dtype=np.float64) - offset
+    weight = np.ones(len(targets)) if weight is None else weight
+    kernels = get_kernels(backend)
+    # Dask runs one task per thread: the kernel on one thread too.
+    with kernel_threads(backend, 0):
+        previous = chunk_responsibilities(
+            kernels, design, targets, weight, previous, gate_coef.shape[1]
+        )
+        out = np.empty_like(previous) if update else None
+        return kernels.em_pass(
+            design,
+            targets,
+            weight,
+            gate_coef,
+            expert_coef,
+            variance,
+            previous,
+            out,
+            pairs,
+        )
+
+
+def add_statistics(*parts):
+    """The field-wise sum of ``PassStatistics`` of disjoint chunks."""
+    return _xp.PassStatistics(*(sum(values) for values in zip(*parts)))
+
+
+def tree_sum(parts):
+    """Delayed ``add_statistics`` of Delayed parts, in a tree of ``FAN_IN``."""
+    from dask import delayed
+
+    while len(parts) > 1:
+        parts = [
+            delayed(add_statistics, pure=True)(*parts[start : start + FAN_IN])
+            for start in range(0, len(parts), FAN_IN)
+        ]
+    return parts[0]
+
+
+class DaskEngine(FusedEngine):
+    """The fused engine on Dask data: each pass maps over the row chunks.
+
+    Parameters
+    ----------
+    data : DaskData
+    experts : list of K LinearRegression or Ridge
+    gate : SoftmaxGate
+    family : GaussianFamily
+    sample : tuple of (ndarray of shape (m, p), ndarray of shape (m,))
+        Rows drawn on the workers (standardised design, weights): the gate's
+        curvature sample when the full Hessian on all rows is over budget.
+    backend : {"numpy", "numba"}
+        Kernels of the workers and of the client.
+    dispersion : ndarray of shape (K,), default=None
+        Noise variances of fitted experts (a start from parameters).
+    curvature_rows : int, default=CURVATURE_ROWS
+        As in ``FusedEngine`` (at most the sample's rows).
+    """
+
+    def __init__(
+        self,
+        data,
+        experts,
+        gate,
+        family,
+        sample,
+        *,
+        backend,
+        dispersion=None,
+        curvature_rows=CURVATURE_ROWS,
+    ):
+        self.sample = sample
+        self.backend = backend
+        super().__init__(
+            data,
+            experts,
+            gate,
+            family,
+            data.feature_mean,
+            data.feature_scale,
+            kernels=get_kernels(backend),
+            dispersion=dispersion,
+            curvature_rows=min(curvature_rows, len(sample[1])),
+        )
+
+    def _prepare_data(self, data):
+        return data.total_weight, data.target_mean
+
+    @property
+    def n_samples(self):
+        return self.data.n_samples
+
+    @property
+    def n_params(self):
+        return self.data.n_features + 1
+
+    def _draw_curvature_sample(self, n_rows):
+        design, weight = self.sample
+        return rescaled_sample(design[:n_rows], weight[:n_rows], self.total_weight)
+
+    def _pass(self, gate_coef, expert_coef, variance, previous, out, gather=True):
+        from dask import compute, delayed
+
+        data = self.data
+        scaling = (data.feature_mean, data.feature_scale, self.offset)
+        coefficients = (gate_coef, expert_coef, variance)
+        pairs = self.pairs if gather else self.pairs[:0]
+        if previous is None or isinstance(previous, ResponsibilitiesAt):
+            previous = [previous] * len(data.X)
+        parts = [
+            delayed(chunk_pass, pure=True)(
+                X,
+                y,
+                weight,
+                chunk,
+                scaling,
+                coefficients,
+                pairs,
+                out is not None,
+                self.backend,
+            )
+            for X, y, weight, chunk in zip(data.X, data.y, data.sample_weight, previous)
+        ]
+        return compute(tree_sum(parts))[0]
+
+    def _responsibilities_now(self, keep=None):
+        return ResponsibilitiesAt(self.gate_coef, self.expert_coef, self.variance, keep)
+
+    def set_responsibilities(self, responsibilities):
+        """The first M-step's sums from responsibilities given as a dask
+        array with the data's row chunks (the E-step at parameters is the
+        usual start; see ``resume``)."""
+        self._start_from(list(responsibilities.to_delayed().ravel()))
+
+    def _start_from(self, source):
+        n_experts = self.gate_coef.shape[1]
+        self.current, self.previous = source, True
+        self._gathered(
+            self._pass(
+                self.gate_coef,
+                np.zeros((self.n_params, n_experts)),
+                np.ones(n_experts),
+                source,
+                None,
+            )
+        )
+
+    def resume(self):
+        """An E-step at the fitted parameters, with the next M-step's sums."""
+        self.expert_coef = linear_expert_weights(
+            self.experts, self.feature_mean, self.feature_scale
+        )
+        self.expert_coef[-1] -= self.offset
+        self._gathered(
+            self._pass(self.gate_coef, self.expert_coef, self.variance, None, True)
+        )
+        self.current, self.previous = self._responsibilities_now(), True
+        return self.stats.log_likelihood
+
+    def step(self):
+        log_likelihood = super().step()
+        # The responsibilities of the accepted pass, as the chunks recompute them.
+        self.current, self.previous = self._responsibilities_now(), True
+        return log_likelihood
+
+    def remove_experts(self, keep):
+        source = self.current
+        if isinstance(source, ResponsibilitiesAt):
+            source = self._responsibilities_now(keep)
+        else:  # chunks of given responsibilities: renormalised in the chunks
+            from dask import delayed
+
+            source = [delayed(keep_columns)(chunk, keep) for chunk in source]
+        self.gate.weights = self.gate_coef
+        self.gate.keep_experts(keep)
+        self.gate_coef = self.gate.weights
+        self.experts = [expert for expert, kept in zip(self.experts, keep) if kept]
+        self._plan()
+        self._start_from(source)
+
+
+def as_dask_matrix(X, method="fit"):
+    """X as a 2-D float64 dask array with one chunk of columns, and its
+    feature names (None unless X is a dask DataFrame)."""
+    import dask.array as da
+
+    names = None
+    if hasattr(X, "to_dask_array"):  # a dask DataFrame
+        names = np.asarray(X.columns, dtype=object)
+        bad = [name for name, dtype in X.dtypes.items() if not _numeric(dtype)]
+        if bad:
+            raise TypeError(
+                f"{method} on a dask DataFrame takes numeric columns only; "
+                f"{bad} are not."
+            )
+        X = X.to_dask_array(lengths=True)
+    if not isinstance(X, da.Array):
+        raise TypeError(
+            f"{method} takes dask arrays and DataFrames (or numpy input); got "
+            f"{type(X).__name__}."
+        )
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected a 2-D dask array of shape (n_samples, n_features), got "
+            f"shape {X.shape}."
+        )
+    if not _numeric(X.dtype):
+        raise TypeError(f"X must be numeric; got a dask array of dtype {X.dtype}.")
+    if any(np.isnan(size) for size in X.chunks[0]):
+        X = X.compute_chunk_sizes()
+    return X.astype(np.float64).rechunk({1: -1}), names
+
+
+def as_dask_vector(values, X, name):
+    """A 1-D float64 dask array with the row chunks of X (None stays None)."""
+    import dask.array as da
+
+    if values is None:
+        return None
+    if hasattr(values, "to_dask_array"):  # a dask Series or DataFrame
+        values = values.to_dask_array(lengths=True)
+    if not isinstance(values, da.Array):
+        values = np.asarray(values)
+        if values.ndim == 2 and values.shape[1] == 1:
+            values = values[:, 0]
+        values = da.from_array(values, chunks=values.shape or 1)
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim != 1:
+        raise ValueError(f"{name} must be 1-D; got shape {values.shape}.")
+    if not _numeric(values.dtype):
+        raise TypeError(f"{name} must be numeric; got dtype {values.dtype}.")
+    if any(np.isnan(size) for size in values.chunks[0]):
+        values = values.compute_chunk_sizes()
+    if values.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"X has {X.shape[0]} samples but {name} has {values.shape[0]}."
+        )
+    return values.astype(np.float64).rechunk((X.chunks[0],))
+
+
+def _numeric(dtype):
+    return np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.bool_)
+
+
+def prepare_dask_data(X, y, sample_weight):
+    """Checks and weighted summaries of dask data, in two passes on the workers.
+
+    Parameters
+    ----------
+    X : dask array of shape (n, d)
+        From :func:`as_dask_matrix`.
+    y, sample_weight : dask arrays of shape (n,)
+        From :func:`as_dask_vector` (``sample_weight`` may be None).
+
+    Returns
+    -------
+    data : DaskData
+    """
+    import dask
+    import dask.array as da
+
+    weight = da.ones_like(y) if sample_weight is None else sample_weight
+    checks = {
+        "X contains NaN or infinity": (~da.isfinite(X)).sum(),
+        "y contains NaN or infinity": (~da.isfinite(y)).sum(),
+        "sample_weight contains NaN, infinity or negative values": (
+            ~(da.isfinite(weight) & (weight >= 0))
+        ).sum(),
+    }
+    total, feature_sums, target_sum, *counts = dask.compute(
+        weight.sum(), weight @ X, weight @ y, *checks.values()
+    )
+    for problem, count in zip(checks, counts):
+        if count:
+            raise ValueError(f"Input {problem} ({count} value(s) in its chunks).")
+    if not total > 0:
+        raise ValueError("sample_weight must have a positive sum.")
+    feature_mean, target_mean = feature_sums / total, float(target_sum / total)
+    feature_variance, target_variance = dask.compute(
+        weight @ (X - feature_mean) ** 2 / total,
+        weight @ (y - target_mean) ** 2 / total,
+    )
+    feature_scale = np.sqrt(feature_variance)
+    constant = feature_scale <= 1e-12 * np.clip(np.abs(feature_mean), 1e-300, None)
+    target_scale = float(np.sqrt(target_variance))
+    return DaskData(
+        list(X.to_delayed().ravel()),
+        list(y.to_delayed().ravel()),
+        [None] * X.numblocks[0]
+        if sample_weight is None
+        else list(sample_weight.to_delayed().ravel()),
+        X.chunks[0],
+        X.shape[0],
+        X.shape[1],
+        float(total),
+        feature_mean,
+        np.where(constant, 1.0, feature_scale),
+        target_mean,
+        target_scale if target_scale > 0 else 1.0,
+    )
+
+
+def _sample_chunk(X, y, weight, fraction, seed):
+    """Rows of a chunk kept with probability ``fraction`` (on a worker)."""
+    keep = np.random.default_rng(seed).random(X.shape[0]) < fraction
+    weight = np.ones(X.shape[0]) if weight is None else weight
+    return X[keep], np.asarray(y)[keep], weight[keep]
+
+
+def draw_sample(data, n_rows, seed):
+    """About ``n_rows`` rows drawn uniformly on the workers, brought to the client.
+
+    Returns
+    -------
+    X : ndarray of shape (m, d)
+    y, sample_weight : ndarray of shape (m,)
+    """
+    from dask import compute, delayed
+
+    fraction = min(1.0, n_rows / data.n_samples)
+    parts = compute(
+        *[
+            delayed(_sample_chunk, pure=True)(X, y, weight, fraction, (seed, index))
+            for index, (X, y, weight) in enumerate(
+                zip(data.X, data.y, data.sample_weight)
+            )
+        ]
+    )
+    X, y, weight = (np.concatenate(arrays) for arrays in zip(*parts))
+    return X, y, weight
