@@ -30,6 +30,8 @@ from ._backend import (
     kernel_threads,
     resolve_backend,
 )
+from ._dask import is_dask_collection
+from ._dask_estimator import DaskMixin
 from ._em import fit_em
 from ._engines import (
     FusedEngine,
@@ -44,7 +46,9 @@ from ._online import step_size, stepwise_em_step
 from ._prediction import PredictionMixin
 
 
-class BaseMixtureOfExperts(PredictionMixin, BaseEstimator, metaclass=ABCMeta):
+class BaseMixtureOfExperts(
+    DaskMixin, PredictionMixin, BaseEstimator, metaclass=ABCMeta
+):
     """Shared machinery of the mixture-of-experts estimators."""
 
     _parameter_constraints: dict = {
@@ -182,7 +186,8 @@ class BaseMixtureOfExperts(PredictionMixin, BaseEstimator, metaclass=ABCMeta):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training features: numpy, pandas, sparse or array-API arrays.
+            Training features: numpy, pandas, sparse or array-API arrays,
+            or dask arrays / DataFrames (exact EM on the cluster).
         y : array-like of shape (n_samples,)
             Targets.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -193,6 +198,8 @@ class BaseMixtureOfExperts(PredictionMixin, BaseEstimator, metaclass=ABCMeta):
         self : object
             The fitted estimator.
         """
+        if is_dask_collection(X):
+            return self._fit_dask(X, y, sample_weight)
         X, y, sample_weight = self._validate_fit_data(X, y, sample_weight)
         previous_classes = getattr(self, "classes_", None)
         # What experts that only take numpy see: the input itself if it is

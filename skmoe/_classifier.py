@@ -9,6 +9,7 @@ from sklearn.utils.validation import column_or_1d
 
 from ._array_utils import namespace, to_device, to_host
 from ._base import BaseMixtureOfExperts
+from ._dask_estimator import dask_method
 from ._docstrings import fill_doc
 from ._experts import ClassificationExperts
 from ._families import CategoricalFamily
@@ -129,6 +130,10 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
     def _expert_targets(self, y):
         return self.classes_[to_host(y)], self.classes_
 
+    # Dask input: R^2 / accuracy summed on the workers.
+    score = dask_method(ClassifierMixin.score)
+
+    @dask_method
     def predict_proba(self, X):
         """Class probabilities of the mixture, shape (n_samples, n_classes)."""
         return self._predict_proba(self._validate_X(X, "predict_proba"))
@@ -161,6 +166,7 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         with np.errstate(divide="ignore"):
             return xp.log(proba)
 
+    @dask_method
     def predict(self, X):
         """Most probable class for each sample, shape (n_samples,)."""
         proba = self._predict_proba(self._validate_X(X, "predict"))

@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._array_utils import device, is_numpy, namespace, to_device, to_host
 from ._backend import get_kernels
+from ._dask_estimator import dask_method
 from ._engines import GeneralEngine, keep_top, make_training_data
 
 
@@ -43,6 +44,7 @@ class PredictionMixin:
         ones = to_device(np.ones(X.shape[0]), X)
         return make_training_data(X, y, ones, self._feature_mean, self._feature_scale)
 
+    @dask_method
     def gate_proba(self, X):
         """Gate probabilities: how much each expert is trusted for each sample.
 
@@ -64,6 +66,7 @@ class PredictionMixin:
         log_proba = self.gate_.log_proba(inputs, self._kernels)
         return namespace(log_proba).exp(log_proba)
 
+    @dask_method
     def apply(self, X):
         """Index of the most trusted expert for each sample.
 
@@ -100,6 +103,7 @@ class PredictionMixin:
         """True when the fitted model lives on a device (an array-API fit)."""
         return not is_numpy(self._feature_mean)
 
+    @dask_method
     def log_likelihood(self, X, y):
         """Log-likelihood of each sample, ``log p(y_i | x_i)``.
 

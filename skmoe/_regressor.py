@@ -7,6 +7,7 @@ from sklearn.utils.validation import column_or_1d
 
 from ._array_utils import is_numpy, namespace, to_device
 from ._base import BaseMixtureOfExperts
+from ._dask_estimator import dask_method
 from ._docstrings import fill_doc
 from ._experts import RegressionExperts
 from ._families import GaussianFamily
@@ -117,6 +118,10 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
     def _fitted_dispersion(self):
         return self.noise_variance_
 
+    # Dask input: R^2 / accuracy summed on the workers.
+    score = dask_method(RegressorMixin.score)
+
+    @dask_method
     def predict(self, X, return_std=False):
         """Predict the mixture mean, and optionally its standard deviation.
 

@@ -1,0 +1,336 @@
+"""Dask input in the estimators: exact EM on the cluster, lazy inference.
+
+:class:`DaskMixin` is a mixin of ``BaseMixtureOfExperts`` (it reads and sets
+the fitted attributes, as ``_prediction.PredictionMixin`` does): ``fit`` on
+a dask array or DataFrame runs the EM driver with the dask engine
+(``skmoe._dask``), starting each run from EM on a sample drawn on the
+workers. The fitted model is an ordinary one: numpy arrays, it predicts on
+numpy input and pickles like any other.
+
+:func:`dask_method` makes an inference method take dask input too: the
+method maps over the row chunks (``dask.array.blockwise``) and returns a
+lazy dask array; ``score`` returns a float computed on the workers.
+"""
+
+import functools
+import warnings
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import is_regressor
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from ._backend import kernel_threads, resolve_backend
+from ._dask import (
+    SAMPLE_ROWS,
+    DaskEngine,
+    as_dask_matrix,
+    as_dask_vector,
+    draw_sample,
+    is_dask_collection,
+    prepare_dask_data,
+)
+from ._em import EMReport, fit_em, run_em
+from ._engines import FusedEngine, make_training_data
+from ._experts import batched_kind, make_experts
+from ._gate import make_gate
+from ._init import check_initial_responsibilities, initial_responsibilities
+
+
+class DaskMixin:
+    """``fit`` on dask input (see the module docstring)."""
+
+    def _check_dask_fit(self):
+        """TypeError unless the model's EM runs on Dask."""
+        gate_ok = self.gate is None or type(self.gate) is LogisticRegression
+        if not (
+            is_regressor(self)
+            and batched_kind(self._base_estimator()) == "regression"
+            and gate_ok
+            and self.routing == "soft"
+            and self.backend != "cupy"
+        ):
+            raise TypeError(
+                "fit on dask input runs exact EM on the cluster for "
+                "MixtureOfExpertsRegressor with LinearRegression or Ridge experts, "
+                "the built-in gate (gate=None or LogisticRegression), "
+                f"routing='soft' and a CPU backend; {type(self).__name__}("
+                f"estimator={self._base_estimator()!r}, gate={self.gate!r}, "
+                f"routing={self.routing!r}, backend={self.backend!r}) is not. "
+                "Other models: compute the data (X.compute()) if it fits in "
+                "memory, or stream its chunks through partial_fit (experts with "
+                "partial_fit, such as SGDRegressor)."
+            )
+
+    def _fit_dask(self, X, y, sample_weight):
+        """Exact EM on the workers; the fitted model is in numpy."""
+        self._check_dask_fit()
+        X, names = as_dask_matrix(X)
+        y = as_dask_vector(y, X, "y")
+        sample_weight = as_dask_vector(sample_weight, X, "sample_weight")
+        if self.n_experts > X.shape[0]:
+            raise ValueError(
+                f"n_experts={self.n_experts} must be at most the number of "
+                f"samples, n_samples = {X.shape[0]}."
+            )
+        if isinstance(self.top_k, Integral) and self.top_k > self.n_experts:
+            raise ValueError(
+                f"top_k={self.top_k} must be at most n_experts={self.n_experts}."
+            )
+        data = prepare_dask_data(X, y, sample_weight)
+        continuing = self.warm_start and hasattr(self, "experts_")
+        if continuing:
+            if (
+                data.n_features != self._feature_mean.shape[0]
+                or self.n_experts != self._n_experts_fitted
+            ):
+                raise ValueError(
+                    "warm_start=True continues the previous fit: it needs the "
+                    "same n_experts and number of features."
+                )
+            data = data._replace(
+                feature_mean=self._feature_mean, feature_scale=self._feature_scale
+            )
+        self.n_features_in_ = data.n_features
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        self._backend = resolve_backend(self.backend)
+        self._feature_mean, self._feature_scale = data.feature_mean, data.feature_scale
+        self._target_mean, self._target_scale = data.target_mean, data.target_scale
+        self.estimator_ = self._base_estimator()
+        self._batched = batched_kind(self.estimator_)
+        rng = check_random_state(self.random_state)
+        initial = None
+        if not (isinstance(self.init, str) or continuing):
+            import dask.array as da
+
+            initial = da.from_array(
+                check_initial_responsibilities(
+                    self.init, data.n_samples, self.n_experts
+                ),
+                chunks=(data.row_chunks, (self.n_experts,)),
+            )
+        sample = draw_sample(data, SAMPLE_ROWS, rng.randint(np.iinfo(np.int32).max))
+        n_runs = 1 if (continuing or initial is not None) else self.n_init
+        run, parameters = fit_em(
+            self._dask_run_starter(data, sample, continuing, initial, rng),
+            n_runs,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            min_expert_weight=self.min_expert_weight,
+            verbose=self.verbose,
+        )
+        self._set_parameters(run, parameters, data.feature_mean)
+        self._n_experts_fitted = self.n_experts
+        return self
+
+    def _dask_run_starter(self, data, sample, continuing, initial, rng):
+        """``start_run(run)`` of a dask fit: the dask engine, started from
+        EM on the sample (or from ``init`` responsibilities, or the fit)."""
+        family = self._family()
+        if family.name != "gaussian":
+            raise TypeError(
+                "fit on dask input runs Gaussian experts only; got the "
+                f"{family.name!r} likelihood."
+            )
+        mean, scale = data.feature_mean, data.feature_scale
+        sample = make_training_data(*sample, mean, scale)
+        curvature_sample = (sample.design, sample.sample_weight)
+        targets = self._targets_for_init(sample.y)
+        partitions = []
+
+        def engine(experts, gate, dispersion=None):
+            return DaskEngine(
+                data,
+                experts,
+                gate,
+                family,
+                curvature_sample,
+                backend=self._backend,
+                dispersion=dispersion,
+            )
+
+        def start_run(run):
+            if continuing:
+                return engine(
+                    self.experts_, self.gate_, self._fitted_dispersion()
+                ), None
+            experts = make_experts(self.estimator_, self.n_experts, rng)
+            gate = make_gate(self.gate, self.n_experts, mean, scale, random_state=rng)
+            if initial is not None:
+                return engine(experts, gate), initial
+            start = FusedEngine(
+                sample, experts, gate, family, mean, scale, kernels=self._kernels
+            )
+            responsibilities = initial_responsibilities(
+                self.init,
+                sample.design,
+                targets,
+                sample.sample_weight,
+                self.n_experts,
+                rng,
+                partitions,
+            )
+            with kernel_threads(self._backend, len(sample.y)):
+                run_em(
+                    start,
+                    responsibilities,
+                    max_iter=self.max_iter,
+                    tol=self.tol,
+                    min_expert_weight=self.min_expert_weight,
+                    report=EMReport(self.verbose, f"{run} (on a sample)"),
+                )
+            parameters = start.parameters()
+            return engine(*parameters), None
+
+        return start_run
+
+
+def dask_method(method):
+    """Let an inference method take dask input (lazy results, see above)."""
+
+    @functools.wraps(method)
+    def wrapper(self, X, *args, **kwargs):
+        if is_dask_collection(X):
+            return _DASK_METHODS[method.__name__](self, X, *args, **kwargs)
+        return method(self, X, *args, **kwargs)
+
+    return wrapper
+
+
+def _call_block(estimator, method, kwargs, X, *extra):
+    """``estimator.method(X, *extra, **kwargs)`` on one chunk (on a worker)."""
+    with warnings.catch_warnings():
+        # Chunks of a dask DataFrame arrive as numpy arrays; their columns
+        # were checked against feature_names_in_ on the client.
+        warnings.filterwarnings("ignore", message="X does not have valid feature")
+        result = getattr(estimator, method)(X, *extra, **kwargs)
+    return np.column_stack(result) if isinstance(result, tuple) else result
+
+
+def _checked_matrix(estimator, X, method):
+    check_is_fitted(estimator)
+    X, names = as_dask_matrix(X, method)
+    if X.shape[1] != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {X.shape[1]} features, but {type(estimator).__name__} is "
+            f"expecting {estimator.n_features_in_} features as input."
+        )
+    fitted_names = getattr(estimator, "feature_names_in_", None)
+    if names is not None and fitted_names is not None:
+        if not np.array_equal(names, fitted_names):
+            raise ValueError(
+                "The feature names should match those that were passed during "
+                f"fit: got {list(names)}, fitted on {list(fitted_names)}."
+            )
+    return X
+
+
+def _map(estimator, method, X, *extra, n_columns=None, dtype=np.float64, **kwargs):
+    """A lazy dask array of ``method`` mapped over the row chunks."""
+    import dask.array as da
+
+    X = _checked_matrix(estimator, X, method)
+    extra = [as_dask_vector(values, X, "y") for values in extra]
+    arguments = [X, "ij"] + [item for values in extra for item in (values, "i")]
+    index, new_axes = ("i", None) if n_columns is None else ("ik", {"k": n_columns})
+    return da.blockwise(
+        _call_block,
+        index,
+        estimator,
+        None,
+        method,
+        None,
+        kwargs,
+        None,
+        *arguments,
+        dtype=dtype,
+        concatenate=True,
+        new_axes=new_axes,
+        meta=np.empty((0,) * len(index), dtype=dtype),
+    )
+
+
+def _predict(estimator, X, **kwargs):
+    if kwargs.get("return_std"):
+        both = _map(estimator, "predict", X, n_columns=2, return_std=True)
+        return both[:, 0], both[:, 1]
+    dtype = getattr(estimator, "classes_", np.empty(0)).dtype
+    if is_regressor(estimator):
+        dtype = np.float64
+    return _map(estimator, "predict", X, dtype=dtype, **kwargs)
+
+
+def _predict_proba(estimator, X):
+    check_is_fitted(estimator)
+    return _map(estimator, "predict_proba", X, n_columns=len(estimator.classes_))
+
+
+def _gate_proba(estimator, X):
+    check_is_fitted(estimator)
+    return _map(estimator, "gate_proba", X, n_columns=estimator.n_experts_)
+
+
+def _apply(estimator, X):
+    return _map(estimator, "apply", X, dtype=np.int64)
+
+
+def _log_likelihood(estimator, X, y):
+    if not is_regressor(estimator):
+        raise TypeError(
+            "log_likelihood on dask input takes numeric targets "
+            "(MixtureOfExpertsRegressor); compute the classifier's inputs."
+        )
+    return _map(estimator, "log_likelihood", X, y)
+
+
+def _score(estimator, X, y, sample_weight=None):
+    """R^2 (regressor) or accuracy (classifier), summed on the workers."""
+    import dask
+    import dask.array as da
+
+    # The prediction's row chunks are those y and sample_weight align on.
+    prediction = _predict(estimator, X)
+    if is_regressor(estimator):
+        y = as_dask_vector(y, prediction, "y")
+    else:
+        y = _aligned_labels(y, prediction)
+    weight = as_dask_vector(sample_weight, prediction, "sample_weight")
+    if weight is None:
+        weight = da.ones_like(prediction, dtype=np.float64)
+    if not is_regressor(estimator):
+        hits, total = dask.compute((weight * (prediction == y)).sum(), weight.sum())
+        return float(hits / total)
+    total, target_sum = dask.compute(weight.sum(), weight @ y)
+    residual, spread = dask.compute(
+        weight @ (y - prediction) ** 2, weight @ (y - target_sum / total) ** 2
+    )
+    if spread == 0:
+        return 1.0 if residual == 0 else 0.0
+    return float(1.0 - residual / spread)
+
+
+def _aligned_labels(y, like):
+    import dask.array as da
+
+    if hasattr(y, "to_dask_array"):
+        y = y.to_dask_array(lengths=True)
+    if not isinstance(y, da.Array):
+        y = da.from_array(np.asarray(y).ravel(), chunks=-1)
+    if y.shape[0] != like.shape[0]:
+        raise ValueError(f"X has {like.shape[0]} samples but y has {y.shape[0]}.")
+    return y.rechunk((like.chunks[0],))
+
+
+_DASK_METHODS = {
+    "predict": _predict,
+    "predict_proba": _predict_proba,
+    "gate_proba": _gate_proba,
+    "apply": _apply,
+    "log_likelihood": _log_likelihood,
+    "score": _score,
+}
