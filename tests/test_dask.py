@@ -1,14 +1,36 @@
-"""Expert fits run on a Dask cluster through joblib's dask backend."""
+"""Dask: exact EM on the cluster, lazy inference, and expert fits through
+joblib's dask backend."""
 
+import os
+import pickle
+import signal
+import time
+
+import dask.array as da
 import distributed
 import numpy as np
 import pytest
 from joblib import parallel_config
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LinearRegression
 from sklearn.tree import DecisionTreeRegressor
 
-from skmoe import MixtureOfExpertsRegressor
-from skmoe.datasets import make_moe_regression
+from skmoe import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
+from skmoe._dask import (
+    DaskEngine,
+    add_statistics,
+    as_dask_matrix,
+    as_dask_vector,
+    chunk_design,
+    draw_sample,
+    prepare_dask_data,
+)
+from skmoe._em import EMReport, run_em
+from skmoe._experts import make_experts
+from skmoe._families import GaussianFamily
+from skmoe._gate import SoftmaxGate
+from skmoe._kernels import _numba, _xp
+from skmoe.datasets import make_moe_classification, make_moe_regression
 
 
 @pytest.fixture(scope="module")
@@ -17,6 +39,250 @@ def cluster():
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     ) as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="module")
+def client():
+    # In-process workers: fast to start, the same scheduler logic.
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=False,
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
+
+
+@pytest.fixture(scope="module")
+def regression():
+    X, y = make_moe_regression(n_samples=3000, n_experts=3, noise=0.3, random_state=0)
+    weight = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+    return X, y, weight
+
+
+def _dask(*arrays, chunks=700):
+    # Uneven chunks: 3000 rows in chunks of 700 and a last one of 200.
+    return [da.from_array(a, chunks=(chunks,) + a.shape[1:]) for a in arrays]
+
+
+def _init(n_samples, n_experts, seed=0):
+    labels = np.random.RandomState(seed).randint(n_experts, size=n_samples)
+    return np.eye(n_experts)[labels]
+
+
+def test_dask_fit_equals_the_in_memory_fit(client, regression):
+    X, y, weight = regression
+    init = _init(len(y), 4)
+    # Expert 3 starts with two samples: removed at the start, on both paths.
+    init[:, 0] += init[:, 3]
+    init[:, 3] = 0.0
+    init[:2] = np.eye(4)[3]
+    params = dict(n_experts=4, init=init, tol=1e-8, random_state=0)
+    X_before, y_before = X.copy(), y.copy()
+    local = MixtureOfExpertsRegressor(**params).fit(X, y, sample_weight=weight)
+    Xd, yd, wd = _dask(X, y, weight)
+    remote = MixtureOfExpertsRegressor(**params).fit(Xd, yd, sample_weight=wd)
+    assert remote.n_experts_ == local.n_experts_ == 3
+    assert remote.n_iter_ == local.n_iter_
+    assert remote.log_likelihood_ == pytest.approx(local.log_likelihood_, rel=1e-8)
+    np.testing.assert_allclose(
+        remote.log_likelihood_path_, local.log_likelihood_path_, rtol=1e-8
+    )
+    np.testing.assert_allclose(remote.noise_variance_, local.noise_variance_, 1e-6)
+    np.testing.assert_allclose(remote.predict(X), local.predict(X), atol=1e-6)
+    np.testing.assert_array_equal(X, X_before)
+    np.testing.assert_array_equal(y, y_before)
+
+
+def test_dask_fit_from_a_sample_drawn_on_the_workers(client):
+    X, y = make_moe_regression(n_samples=4000, n_experts=3, noise=0.3, random_state=1)
+    Xd, yd = _dask(X, y, chunks=1000)
+    data = prepare_dask_data(*as_dask_matrix(Xd)[:1], as_dask_vector(yd, Xd, "y"), None)
+    sample_X, sample_y, sample_weight = draw_sample(data, 1000, seed=0)
+    # About a quarter of the rows, each a row of the data.
+    assert 800 < len(sample_y) < 1200
+    rows = np.flatnonzero(np.isin(y, sample_y))
+    np.testing.assert_array_equal(X[rows], sample_X)
+    np.testing.assert_array_equal(sample_weight, 1.0)
+
+    model = MixtureOfExpertsRegressor(n_experts=3, random_state=0).fit(Xd, yd)
+    best = MixtureOfExpertsRegressor(n_experts=3, random_state=0).fit(X, y)
+    assert model.converged_
+    assert model.log_likelihood_ / len(y) == pytest.approx(
+        best.log_likelihood_ / len(y), abs=1e-3
+    )
+    # An ordinary fitted model: numpy in, numpy out; pickles.
+    copy = pickle.loads(pickle.dumps(model))
+    assert isinstance(copy.predict(X[:5]), np.ndarray)
+    np.testing.assert_array_equal(copy.predict(X), model.predict(X))
+
+
+def test_dask_engine_equals_the_fused_engine_with_sampled_curvature(client):
+    # Both engines past the Newton budget, on the same curvature sample.
+    X, y = make_moe_regression(n_samples=2000, n_experts=3, noise=0.3, random_state=2)
+    Xd, yd = _dask(X, y, chunks=600)
+    data = prepare_dask_data(as_dask_matrix(Xd)[0], as_dask_vector(yd, Xd, "y"), None)
+    mean, scale = data.feature_mean, data.feature_scale
+    design = chunk_design(X, mean, scale)
+    start = _init(len(y), 3, seed=2)
+    family = GaussianFamily(data.target_scale)
+
+    def parts():
+        gate = SoftmaxGate(3, mean, scale)
+        gate.newton_budget = 500 * (3 * design.shape[1]) ** 2
+        return make_experts(LinearRegression(), 3, np.random.RandomState(0)), gate
+
+    from skmoe._engines import FusedEngine, make_training_data
+
+    memory = FusedEngine(
+        make_training_data(X, y, np.ones(len(y)), mean, scale),
+        *parts(),
+        family,
+        mean,
+        scale,
+        kernels=_numba,
+        curvature_rows=500,
+    )
+    assert memory.sampled
+    sample = memory.curvature_sample
+    dask_engine = DaskEngine(data, *parts(), family, sample, backend="numba")
+    assert dask_engine.sampled
+    report = EMReport(0, 0)
+    runs = [
+        run_em(
+            engine,
+            responsibilities,
+            max_iter=25,
+            tol=0,
+            min_expert_weight=0,
+            report=report,
+        )
+        for engine, responsibilities in [
+            (memory, start),
+            (dask_engine, da.from_array(start, chunks=(600, 3))),
+        ]
+    ]
+    np.testing.assert_allclose(runs[1].path, runs[0].path, rtol=1e-10)
+
+
+def test_pass_statistics_add_over_chunks():
+    rng = np.random.default_rng(0)
+    design = np.column_stack([rng.standard_normal((300, 2)), np.ones(300)])
+    y = rng.standard_normal(300)
+    weight = rng.uniform(0.5, 2.0, 300)
+    gate, experts = rng.standard_normal((3, 3)), rng.standard_normal((3, 3))
+    variance = np.ones(3)
+    previous = rng.dirichlet(np.ones(3), 300)
+    pairs = np.array([[0, 0], [1, 0], [1, 1]])
+
+    def run(rows):
+        return _xp.em_pass(
+            design[rows],
+            y[rows],
+            weight[rows],
+            gate,
+            experts,
+            variance,
+            previous[rows],
+            np.empty((len(y[rows]), 3)),
+            pairs,
+        )
+
+    whole = run(slice(None))
+    parts = add_statistics(
+        run(slice(0, 100)), run(slice(100, 250)), run(slice(250, None))
+    )
+    for total, summed in zip(whole, parts):
+        np.testing.assert_allclose(summed, total, rtol=1e-12)
+
+
+def test_inference_on_dask_input_is_lazy(client, regression):
+    X, y, _ = regression
+    model = MixtureOfExpertsRegressor(n_experts=3, random_state=0).fit(X, y)
+    Xd, yd = _dask(X, y)
+    for method, args in [
+        ("predict", ()),
+        ("gate_proba", ()),
+        ("apply", ()),
+        ("log_likelihood", (y,)),
+    ]:
+        lazy = getattr(model, method)(Xd, *args)
+        assert isinstance(lazy, da.Array), method
+        np.testing.assert_allclose(
+            lazy.compute(), getattr(model, method)(X, *args), rtol=1e-12
+        )
+    mean, std = model.predict(Xd, return_std=True)
+    np.testing.assert_allclose(std.compute(), model.predict(X, return_std=True)[1])
+    assert model.score(Xd, yd) == pytest.approx(model.score(X, y), rel=1e-12)
+
+    Xc, yc = make_moe_classification(n_samples=900, n_classes=3, random_state=0)
+    classifier = MixtureOfExpertsClassifier(n_experts=2, random_state=0).fit(Xc, yc)
+    (Xcd,) = _dask(Xc, chunks=400)
+    proba = classifier.predict_proba(Xcd)
+    assert isinstance(proba, da.Array)
+    np.testing.assert_allclose(proba.compute(), classifier.predict_proba(Xc))
+    np.testing.assert_array_equal(
+        classifier.predict(Xcd).compute(), classifier.predict(Xc)
+    )
+    assert classifier.score(Xcd, yc) == pytest.approx(classifier.score(Xc, yc))
+
+
+def test_dask_dataframe_input(client, regression):
+    dd = pytest.importorskip("dask.dataframe")
+    pandas = pytest.importorskip("pandas")
+    X, y, _ = regression
+    frame = pandas.DataFrame(X, columns=[f"x{j}" for j in range(X.shape[1])])
+    Xd = dd.from_pandas(frame, npartitions=3)
+    yd = dd.from_pandas(pandas.Series(y), npartitions=3)
+    init = _init(len(y), 3)
+    model = MixtureOfExpertsRegressor(n_experts=3, init=init).fit(Xd, yd)
+    local = MixtureOfExpertsRegressor(n_experts=3, init=init).fit(frame, y)
+    assert model.log_likelihood_ == pytest.approx(local.log_likelihood_, rel=1e-8)
+    np.testing.assert_array_equal(model.feature_names_in_, frame.columns)
+    np.testing.assert_allclose(model.predict(Xd).compute(), local.predict(frame))
+
+
+def test_bad_dask_input_raises_clear_errors(client, regression):
+    X, y, _ = regression
+    model = MixtureOfExpertsRegressor(n_experts=2, max_iter=2)
+    X_nan = X.copy()
+    X_nan[2100, 1] = np.nan
+    Xd, yd = _dask(X_nan, y)
+    with pytest.raises(ValueError, match="X contains NaN"):
+        model.fit(Xd, yd)
+    Xd, yd = _dask(X, y[:-5])
+    with pytest.raises(ValueError, match="X has 3000 samples but y has 2995"):
+        model.fit(Xd, yd)
+    (Xd,) = _dask(X)
+    with pytest.raises(ValueError, match="y has 2999"):
+        model.fit(Xd, y[:-1])
+    with pytest.raises(ValueError, match="2-D"):
+        model.fit(Xd[:, 0], y)
+    fitted = MixtureOfExpertsRegressor(n_experts=2).fit(X, y)
+    with pytest.raises(
+        ValueError, match="1 features, but MixtureOfExpertsRegressor is expecting"
+    ):
+        fitted.predict(Xd[:, :1])
+    with pytest.raises(ValueError, match="y has 10"):
+        fitted.log_likelihood(Xd, y[:10])
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        MixtureOfExpertsRegressor(DecisionTreeRegressor(), n_experts=2),
+        MixtureOfExpertsRegressor(n_experts=2, routing="hard"),
+        MixtureOfExpertsClassifier(n_experts=2),
+    ],
+)
+def test_models_without_dask_em_say_what_works(client, regression, model):
+    X, y, _ = regression
+    Xd, yd = _dask(X, (y > 0).astype(float))
+    with pytest.raises(TypeError, match="LinearRegression or Ridge experts"):
+        model.fit(Xd, yd)
 
 
 def test_expert_fits_run_on_the_workers(cluster):
@@ -33,6 +299,7 @@ def test_expert_fits_run_on_the_workers(cluster):
         local.fit(X, y)
     with (
         distributed.Client(cluster) as client,
+        client.as_current(),  # not the in-process cluster of other tests
         distributed.get_task_stream(client) as stream,
         parallel_config(backend="dask"),
     ):
@@ -44,4 +311,57 @@ def test_expert_fits_run_on_the_workers(cluster):
     assert stream.data, "no task reached the cluster"
     assert ran_on <= workers
     np.testing.assert_array_equal(remote.predict(X), local.predict(X))
+    assert remote.log_likelihood_ == remote.log_likelihood_
     assert remote.log_likelihood_ == local.log_likelihood_
+
+
+def test_a_lost_worker_does_not_corrupt_the_fit(cluster):
+    X, y = make_moe_regression(n_samples=2000, n_experts=3, noise=0.3, random_state=3)
+    start = _init(len(y), 3, seed=3)
+    with distributed.Client(cluster) as client:
+        Xd, yd = (array.persist() for array in _dask(X, y, chunks=250))
+        data = prepare_dask_data(
+            as_dask_matrix(Xd)[0], as_dask_vector(yd, Xd, "y"), None
+        )
+        mean, scale = data.feature_mean, data.feature_scale
+        sample = (chunk_design(X, mean, scale), np.ones(len(y)))
+        family = GaussianFamily(data.target_scale)
+
+        def run(kill):
+            engine = DaskEngine(
+                data,
+                make_experts(LinearRegression(), 3, np.random.RandomState(0)),
+                SoftmaxGate(3, mean, scale),
+                family,
+                sample,
+                backend="numba",
+            )
+            report = EMReport(0, 0)
+            options = dict(tol=0, min_expert_weight=0, report=report)
+            first = run_em(
+                engine, da.from_array(start, chunks=(250, 3)), max_iter=3, **options
+            )
+            engine.parameters()  # the second run continues from them
+            if kill:
+                # Kill a worker process: the nanny starts another, and the
+                # scheduler recomputes the chunks of the data it held.
+                workers = list(client.scheduler_info()["workers"])
+                held = client.has_what()[workers[0]]
+                assert held, "the killed worker holds no data"
+                pid = client.run(os.getpid, workers=workers[:1])[workers[0]]
+                os.kill(pid, signal.SIGKILL)
+                deadline = time.time() + 60
+                while time.time() < deadline:
+                    if workers[0] not in client.scheduler_info()["workers"]:
+                        break
+                    time.sleep(0.05)
+                assert workers[0] not in client.scheduler_info()["workers"]
+            second = run_em(engine, None, max_iter=5, **options)
+            return first.path + second.path, engine.parameters()
+
+        reference, reference_parameters = run(kill=False)
+        path, parameters = run(kill=True)
+    np.testing.assert_allclose(path, reference, rtol=1e-12)
+    np.testing.assert_allclose(
+        parameters.dispersion, reference_parameters.dispersion, rtol=1e-10
+    )
