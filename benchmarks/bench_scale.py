@@ -77,12 +77,19 @@ def timed(function):
 
 def gate_section(sizes):
     X_test, y_test = make_data(20_000, seed=2)
+    # Load the compiled kernels before timing anything.
+    MixtureOfExpertsRegressor(n_experts=N_EXPERTS).fit(*make_data(2_000, seed=3))
     rows = []
     for n_samples in sizes:
         X, y = make_data(n_samples, seed=1)
         print(f"... n = {n_samples:,} ({load()})", flush=True)
         hgb, hgb_seconds = timed(
             lambda X=X, y=y: HistGradientBoostingRegressor(random_state=0).fit(X, y)
+        )
+        # Timed again: the best of two (the machine's load changes).
+        hgb_seconds = min(
+            hgb_seconds,
+            timed(lambda X=X, y=y: HistGradientBoostingRegressor().fit(X, y))[1],
         )
         fits = {}
         for name, curvature_rows in [("sampled curvature (new)", None), ("blocks", 0)]:
@@ -246,8 +253,20 @@ def main():
     parser.add_argument("--section", choices=["gate", "dask", "memory"], required=True)
     parser.add_argument("--sizes", type=float, nargs="+", default=[1e5, 1e6])
     parser.add_argument("--rows", type=float, default=3e7)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="limit numba and OpenMP (HistGradientBoosting) to this many threads",
+    )
     args = parser.parse_args()
     print(f"start: {load()}")
+    if args.threads is not None:
+        import numba
+        from threadpoolctl import threadpool_limits
+
+        numba.set_num_threads(args.threads)
+        threadpool_limits(args.threads)
     if args.section == "gate":
         gate_section([int(size) for size in args.sizes])
     elif args.section == "dask":

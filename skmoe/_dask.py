@@ -84,7 +84,7 @@ def chunk_design(X, feature_mean, feature_scale):
     return design
 
 
-def chunk_responsibilities(kernels, design, targets, weight, previous, n_experts):
+def chunk_responsibilities(kernels, design, targets, previous, n_experts):
     """The responsibilities a chunk's pass starts from, as a fresh C array.
 
     ``previous`` is a chunk of given responsibilities, a
@@ -94,11 +94,14 @@ def chunk_responsibilities(kernels, design, targets, weight, previous, n_experts
         return np.full((design.shape[0], n_experts), 1.0 / n_experts)
     if not isinstance(previous, ResponsibilitiesAt):
         return np.array(previous, dtype=np.float64, order="C")
-    log_gate = kernels.linear_log_softmax(design, previous.gate_coef)
-    log_expert = _xp.gaussian_log_density(
-        design, previous.expert_coef, targets, previous.variance
+    responsibilities = kernels.gaussian_responsibilities(
+        design,
+        targets,
+        previous.gate_coef,
+        previous.expert_coef,
+        previous.variance,
+        np.empty((design.shape[0], previous.gate_coef.shape[1])),
     )
-    responsibilities = kernels.e_step(log_gate, log_expert, weight)[0]
     if previous.keep is not None:
         responsibilities = keep_columns(responsibilities, previous.keep)
     return np.ascontiguousarray(responsibilities)
@@ -133,7 +136,7 @@ def chunk_pass(X, y, weight, previous, scaling, coefficients, pairs, update, bac
     # Dask runs one task per thread: the kernel on one thread too.
     with kernel_threads(backend, 0):
         previous = chunk_responsibilities(
-            kernels, design, targets, weight, previous, gate_coef.shape[1]
+            kernels, design, targets, previous, gate_coef.shape[1]
         )
         out = np.empty_like(previous) if update else None
         return kernels.em_pass(
@@ -306,70 +309,6 @@ class DaskEngine(FusedEngine):
         self.experts = [expert for expert, kept in zip(self.experts, keep) if kept]
         self._plan()
         self._start_from(source)
-
-
-def as_dask_matrix(X, method="fit"):
-    """X as a 2-D float64 dask array with one chunk of columns, and its
-    feature names (None unless X is a dask DataFrame)."""
-    import dask.array as da
-
-    names = None
-    if hasattr(X, "to_dask_array"):  # a dask DataFrame
-        names = np.asarray(X.columns, dtype=object)
-        bad = [name for name, dtype in X.dtypes.items() if not _numeric(dtype)]
-        if bad:
-            raise TypeError(
-                f"{method} on a dask DataFrame takes numeric columns only; "
-                f"{bad} are not."
-            )
-        X = X.to_dask_array(lengths=True)
-    if not isinstance(X, da.Array):
-        raise TypeError(
-            f"{method} takes dask arrays and DataFrames (or numpy input); got "
-            f"{type(X).__name__}."
-        )
-    if X.ndim != 2:
-        raise ValueError(
-            f"Expected a 2-D dask array of shape (n_samples, n_features), got "
-            f"shape {X.shape}."
-        )
-    if not _numeric(X.dtype):
-        raise TypeError(f"X must be numeric; got a dask array of dtype {X.dtype}.")
-    if any(np.isnan(size) for size in X.chunks[0]):
-        X = X.compute_chunk_sizes()
-    return X.astype(np.float64).rechunk({1: -1}), names
-
-
-def as_dask_vector(values, X, name):
-    """A 1-D float64 dask array with the row chunks of X (None stays None)."""
-    import dask.array as da
-
-    if values is None:
-        return None
-    if hasattr(values, "to_dask_array"):  # a dask Series or DataFrame
-        values = values.to_dask_array(lengths=True)
-    if not isinstance(values, da.Array):
-        values = np.asarray(values)
-        if values.ndim == 2 and values.shape[1] == 1:
-            values = values[:, 0]
-        values = da.from_array(values, chunks=values.shape or 1)
-    if values.ndim == 2 and values.shape[1] == 1:
-        values = values[:, 0]
-    if values.ndim != 1:
-        raise ValueError(f"{name} must be 1-D; got shape {values.shape}.")
-    if not _numeric(values.dtype):
-        raise TypeError(f"{name} must be numeric; got dtype {values.dtype}.")
-    if any(np.isnan(size) for size in values.chunks[0]):
-        values = values.compute_chunk_sizes()
-    if values.shape[0] != X.shape[0]:
-        raise ValueError(
-            f"X has {X.shape[0]} samples but {name} has {values.shape[0]}."
-        )
-    return values.astype(np.float64).rechunk((X.chunks[0],))
-
-
-def _numeric(dtype):
-    return np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.bool_)
 
 
 def prepare_dask_data(X, y, sample_weight):

@@ -26,17 +26,16 @@ from ._backend import kernel_threads, resolve_backend
 from ._dask import (
     SAMPLE_ROWS,
     DaskEngine,
-    as_dask_matrix,
-    as_dask_vector,
     draw_sample,
     is_dask_collection,
     prepare_dask_data,
 )
+from ._dask_input import as_dask_matrix, as_dask_vector, initial_chunks
 from ._em import EMReport, fit_em, run_em
 from ._engines import FusedEngine, make_training_data
 from ._experts import batched_kind, make_experts
 from ._gate import make_gate
-from ._init import check_initial_responsibilities, initial_responsibilities
+from ._init import initial_responsibilities
 
 
 class DaskMixin:
@@ -106,14 +105,7 @@ class DaskMixin:
         rng = check_random_state(self.random_state)
         initial = None
         if not (isinstance(self.init, str) or continuing):
-            import dask.array as da
-
-            initial = da.from_array(
-                check_initial_responsibilities(
-                    self.init, data.n_samples, self.n_experts
-                ),
-                chunks=(data.row_chunks, (self.n_experts,)),
-            )
+            initial = initial_chunks(self.init, data, self.n_experts)
         sample = draw_sample(data, SAMPLE_ROWS, rng.randint(np.iinfo(np.int32).max))
         n_runs = 1 if (continuing or initial is not None) else self.n_init
         run, parameters = fit_em(

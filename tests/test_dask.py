@@ -19,12 +19,11 @@ from skmoe import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
 from skmoe._dask import (
     DaskEngine,
     add_statistics,
-    as_dask_matrix,
-    as_dask_vector,
     chunk_design,
     draw_sample,
     prepare_dask_data,
 )
+from skmoe._dask_input import as_dask_matrix, as_dask_vector
 from skmoe._em import EMReport, run_em
 from skmoe._experts import make_experts
 from skmoe._families import GaussianFamily
@@ -365,3 +364,31 @@ def test_a_lost_worker_does_not_corrupt_the_fit(cluster):
     np.testing.assert_allclose(
         parameters.dispersion, reference_parameters.dispersion, rtol=1e-10
     )
+
+
+def test_init_as_a_dask_array_and_warm_start(client, regression):
+    X, y, _ = regression
+    init = _init(len(y), 3, seed=4)
+    Xd, yd, init_dask = _dask(X, y, init * 3.0, chunks=1000)  # rows renormalised
+    model = MixtureOfExpertsRegressor(n_experts=3, init=init_dask, max_iter=5)
+    local = MixtureOfExpertsRegressor(n_experts=3, init=init, max_iter=5)
+    with pytest.warns(ConvergenceWarning):
+        model.fit(Xd, yd)
+    with pytest.warns(ConvergenceWarning):
+        local.fit(X, y)
+    assert model.log_likelihood_ == pytest.approx(local.log_likelihood_, rel=1e-10)
+    # warm_start continues from the fit, on the workers.
+    model.set_params(warm_start=True, max_iter=3, tol=0)
+    local.set_params(warm_start=True, max_iter=3, tol=0)
+    with pytest.warns(ConvergenceWarning):
+        model.fit(Xd, yd)
+    with pytest.warns(ConvergenceWarning):
+        local.fit(X, y)
+    np.testing.assert_allclose(
+        model.log_likelihood_path_, local.log_likelihood_path_, rtol=1e-10
+    )
+    (bad,) = _dask(-init)
+    with pytest.raises(ValueError, match="non-negative"):
+        MixtureOfExpertsRegressor(n_experts=3, init=bad).fit(Xd, yd)
+    with pytest.raises(ValueError, match="shape"):
+        MixtureOfExpertsRegressor(n_experts=3, init=init_dask[:10]).fit(Xd, yd)

@@ -166,3 +166,37 @@ def test_exp_nonpositive():
     below = np.array([-300.5, -700.0, -1e4, -np.inf])
     np.testing.assert_array_equal(_numba._exp_nonpositive_array(below), 0.0)
     assert np.all(np.exp(below) < 1e-130)
+
+
+def test_gaussian_responsibilities(arrays):
+    # The E-step of em_pass alone: the twins agree, and each writes what its
+    # em_pass writes (the numba twin to the bit).
+    design, coef, responsibilities, sample_weight, y = arrays
+    n_experts = coef.shape[1]
+    expert_coef = coef[:, ::-1].copy()
+    variance = np.linspace(0.5, 2.0, n_experts)
+    results = {}
+    for name, kernels in [("numpy", _xp), ("numba", _numba)]:
+        out = np.full_like(responsibilities, np.nan)
+        got = kernels.gaussian_responsibilities(
+            design, y, coef, expert_coef, variance, out
+        )
+        assert got is out
+        passed = np.full_like(responsibilities, np.nan)
+        kernels.em_pass(
+            design,
+            y,
+            sample_weight,
+            coef,
+            expert_coef,
+            variance,
+            responsibilities,
+            passed,
+            np.zeros((0, 2), dtype=np.int64),
+        )
+        results[name] = out, passed
+    (numpy_out, numpy_pass), (numba_out, numba_pass) = results.values()
+    np.testing.assert_allclose(numba_out, numpy_out, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(numpy_out, numpy_pass, rtol=1e-12, atol=1e-300)
+    np.testing.assert_array_equal(numba_out, numba_pass)
+    np.testing.assert_allclose(numba_out.sum(axis=1), 1.0)

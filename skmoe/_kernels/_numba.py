@@ -602,3 +602,64 @@ def em_pass(
         augmented[:, n_params, n_params],
         augmented[:, n_params - 1, n_params - 1],
     )
+
+
+@numba.njit(**_PARALLEL_CONTRACT)
+def _gaussian_responsibilities(
+    design, y, gate_coef, expert_coef, variance, out, n_blocks
+):
+    # The E-step of _em_pass, tile by tile in the same operations: the
+    # responsibilities are the ones _em_pass writes, to the bit.
+    n_samples, n_params = design.shape
+    n_experts = gate_coef.shape[1]
+    log_norm = np.empty(n_experts)
+    half_precision = np.empty(n_experts)
+    for k in range(n_experts):
+        log_norm[k] = -0.5 * (LOG_2PI + math.log(variance[k]))
+        half_precision[k] = 0.5 / variance[k]
+    for block in prange(n_blocks):
+        features = np.empty((n_params, _TILE))
+        target = np.empty(_TILE)
+        log_gate = np.empty((n_experts, _TILE))
+        means = np.empty((n_experts, _TILE))
+        proba = np.empty((n_experts, _TILE))
+        resp = np.empty((n_experts, _TILE))
+        largest = np.empty(_TILE)
+        total = np.empty(_TILE)
+        block_end = min((block + 1) * _PASS_BLOCK, n_samples)
+        for start in range(block * _PASS_BLOCK, block_end, _TILE):
+            size = min(_TILE, block_end - start)
+            for t in range(size):
+                target[t] = y[start + t]
+                for j in range(n_params):
+                    features[j, t] = design[start + t, j]
+            _tile_linear(features, gate_coef, expert_coef, size, log_gate, means)
+            _tile_log_sum_exp(log_gate, size, proba, largest, total)
+            for k in range(n_experts):
+                for t in range(size):
+                    log_gate[k, t] -= largest[t]
+            _tile_log_joint(
+                log_gate, means, target, log_norm, half_precision, size, resp
+            )
+            _tile_log_sum_exp(resp, size, resp, largest, total)
+            for k in range(n_experts):
+                for t in range(size):
+                    resp[k, t] /= total[t]
+            for t in range(size):
+                for k in range(n_experts):
+                    out[start + t, k] = resp[k, t]
+
+
+def gaussian_responsibilities(design, y, gate_coef, expert_coef, variance, out):
+    """The E-step of ``em_pass`` alone, into ``out``; twin of
+    ``_xp.gaussian_responsibilities``."""
+    _gaussian_responsibilities(
+        design,
+        y,
+        gate_coef,
+        expert_coef,
+        variance,
+        out,
+        max(1, -(-design.shape[0] // _PASS_BLOCK)),
+    )
+    return out

@@ -267,3 +267,26 @@ def em_pass(
         y**2 @ weights,
         weights.sum(axis=0),
     )
+
+
+def gaussian_responsibilities(design, y, gate_coef, expert_coef, variance, out):
+    """The E-step of :func:`em_pass` alone: responsibilities into ``out`` (numpy).
+
+    Parameters
+    ----------
+    design : ndarray of shape (n, p)
+    y : ndarray of shape (n,)
+    gate_coef, expert_coef : ndarray of shape (p, K)
+    variance : ndarray of shape (K,)
+    out : ndarray of shape (n, K)
+
+    Returns
+    -------
+    out : ndarray of shape (n, K)
+        The same numbers as ``em_pass`` writes at these parameters.
+    """
+    joint = linear_log_softmax(design, gate_coef) + gaussian_log_density(
+        design, expert_coef, y, variance
+    )
+    np.exp(joint - logsumexp(joint)[:, None], out=out)
+    return out
