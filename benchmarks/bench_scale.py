@@ -13,19 +13,21 @@ gives ratios measured in the same run.
   the same data: EM iterations, convergence, fit seconds and test RMSE.
 - ``dask``: 2 * 10^6 rows persisted on a LocalCluster of two single-thread
   worker processes: seconds per EM iteration on Dask and in memory (numba),
-  from the same ``init`` (difference of fits of 2 and 6 iterations), and
+  from the same ``init`` (median time between iterations of the verbose
+  report, over 8 iterations), and
   the log-likelihood per sample of default fits to convergence.
 - ``memory`` (``--rows 3e7``): the data generated and persisted on the
-  workers; fits of 1 and 3 iterations: the client's peak memory above its
-  start (``resource.getrusage``) and seconds per iteration against
-  2 * 10^6 rows.
+  workers; fits of 4 iterations: the client's peak memory above its start
+  (``resource.getrusage``) and seconds per iteration against 2 * 10^6 rows.
 
 Run: ``python benchmarks/bench_scale.py --section gate`` (and ``dask``,
 ``memory``).
 """
 
 import argparse
+import contextlib
 import functools
+import io
 import os
 import resource
 import time
@@ -144,11 +146,18 @@ def dask_data(n_samples, chunk_rows, seed=1):
     return X.persist(), y.persist()
 
 
-def seconds_per_iteration(fit, few=2, more=6):
-    """(seconds of ``more`` iterations - of ``few``) / (more - few)."""
-    _, short = timed(lambda: fit(few))
-    _, long = timed(lambda: fit(more))
-    return (long - short) / (more - few)
+def seconds_per_iteration(fit, max_iter):
+    """Median seconds between EM iterations of ``fit(max_iter)``, from its
+    verbose report (the initialisation and the first iteration excluded)."""
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        fit(max_iter)
+    times = [
+        float(line.rsplit(",", 1)[1].split()[0])
+        for line in output.getvalue().splitlines()
+        if line.startswith("Run 0, iteration")
+    ]
+    return float(np.median(np.diff(times)))
 
 
 def dask_section(n_samples):
@@ -164,6 +173,8 @@ def dask_section(n_samples):
         Xd, yd = dask_data(n_samples, chunk_rows=250_000)
         wait([Xd, yd])
         X, y = Xd.compute(), yd.compute()
+        # Load the compiled kernels before timing anything.
+        MixtureOfExpertsRegressor(n_experts=N_EXPERTS).fit(X[:2000], y[:2000])
         init = np.eye(N_EXPERTS)[
             np.random.default_rng(0).integers(N_EXPERTS, size=len(y))
         ]
@@ -171,12 +182,12 @@ def dask_section(n_samples):
 
         def fit(data, start, max_iter):
             return MixtureOfExpertsRegressor(
-                n_experts=N_EXPERTS, init=start, max_iter=max_iter, tol=0
+                n_experts=N_EXPERTS, init=start, max_iter=max_iter, tol=0, verbose=1
             ).fit(*data)
 
         print(f"... timing iterations ({load()})", flush=True)
-        memory = seconds_per_iteration(functools.partial(fit, (X, y), init))
-        on_dask = seconds_per_iteration(functools.partial(fit, (Xd, yd), init_dask))
+        memory = seconds_per_iteration(functools.partial(fit, (X, y), init), 8)
+        on_dask = seconds_per_iteration(functools.partial(fit, (Xd, yd), init_dask), 8)
         print(f"... default fits ({load()})", flush=True)
         local, local_seconds = timed(
             lambda: MixtureOfExpertsRegressor(n_experts=N_EXPERTS, random_state=0).fit(
@@ -229,11 +240,15 @@ def memory_section(n_samples, small=2_000_000):
 
             def fit(max_iter, Xd=Xd, yd=yd):
                 return MixtureOfExpertsRegressor(
-                    n_experts=N_EXPERTS, max_iter=max_iter, tol=0, random_state=0
+                    n_experts=N_EXPERTS,
+                    max_iter=max_iter,
+                    tol=0,
+                    random_state=0,
+                    verbose=1,
                 ).fit(Xd, yd)
 
             print(f"... {size:.0e} rows ({load()})", flush=True)
-            per_iteration = seconds_per_iteration(fit, few=1, more=3)
+            per_iteration = seconds_per_iteration(fit, 4)
             rows.append((size, per_iteration, peak_rss_gb() - start))
             del Xd, yd
     print(f"\nData persisted on 2 single-thread workers ({load()} at the end)\n")

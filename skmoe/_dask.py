@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._backend import get_kernels, kernel_threads
-from ._engines import CURVATURE_ROWS, FusedEngine, keep_columns
+from ._engines import FusedEngine, keep_columns
 from ._experts import linear_expert_weights
 from ._kernels import _xp
 from ._solvers import rescaled_sample
@@ -185,7 +185,7 @@ class DaskEngine(FusedEngine):
         Kernels of the workers and of the client.
     dispersion : ndarray of shape (K,), default=None
         Noise variances of fitted experts (a start from parameters).
-    curvature_rows : int, default=CURVATURE_ROWS
+    curvature_rows : int, default=None
         As in ``FusedEngine`` (at most the sample's rows).
     """
 
@@ -199,7 +199,7 @@ class DaskEngine(FusedEngine):
         *,
         backend,
         dispersion=None,
-        curvature_rows=CURVATURE_ROWS,
+        curvature_rows=None,
     ):
         self.sample = sample
         self.backend = backend
@@ -212,7 +212,10 @@ class DaskEngine(FusedEngine):
             data.feature_scale,
             kernels=get_kernels(backend),
             dispersion=dispersion,
-            curvature_rows=min(curvature_rows, len(sample[1])),
+            curvature_rows=min(
+                gate.curvature_rows if curvature_rows is None else curvature_rows,
+                len(sample[1]),
+            ),
         )
 
     def _prepare_data(self, data):

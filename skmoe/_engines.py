@@ -51,9 +51,6 @@ from ._solvers import (
 # 30-50% more iterations to converge.
 CURVATURE_REFRESH = 4
 
-#: Default ``curvature_rows`` of the fused engine (see its docstring).
-CURVATURE_ROWS = 100_000
-
 
 class Parameters(NamedTuple):
     """The fitted parameters of one run: experts, gate, family parameters."""
@@ -276,11 +273,12 @@ class FusedEngine:
     kernels : module
     dispersion : ndarray of shape (K,), default=None
         The noise variances, when continuing from a fit.
-    curvature_rows : int, default=CURVATURE_ROWS
+    curvature_rows : int, default=None
         Past ``gate.newton_budget`` on all rows, the gate's full Hessian is
         taken on this many rows sampled once (``draw_curvature_sample``)
         before each step, the gradient and line search staying exact (the
-        same optimum); 0: diagonal blocks on all rows instead.
+        same optimum); 0: diagonal blocks on all rows instead. None: the
+        gate's ``curvature_rows``.
     random_state : int, default=0
         Seed of the curvature sample.
     """
@@ -296,7 +294,7 @@ class FusedEngine:
         *,
         kernels,
         dispersion=None,
-        curvature_rows=CURVATURE_ROWS,
+        curvature_rows=None,
         random_state=0,
     ):
         self.data = data
@@ -311,7 +309,9 @@ class FusedEngine:
         self.total_weight, self.offset = self._prepare_data(data)
         self.threshold = 1e-10 * max(self.total_weight, 1.0)
         self.expert_coef = None
-        self.curvature_rows = curvature_rows
+        self.curvature_rows = (
+            gate.curvature_rows if curvature_rows is None else curvature_rows
+        )
         self.random_state = random_state
         self.curvature_sample = None
         self._plan()

@@ -17,7 +17,7 @@ from sklearn.utils.validation import has_fit_parameter
 from ._array_utils import device, is_numpy, namespace, to_device, to_host
 from ._kernels import _xp
 from ._mlp_gate import MLPGate
-from ._solvers import GATE_NEWTON_BUDGET, fit_multinomial
+from ._solvers import CURVATURE_ROWS, GATE_NEWTON_BUDGET, fit_multinomial
 
 #: Inverse strength of the default gate penalty, ``1 / (2 C) * ||W||^2`` on
 #: the standardised features: weak enough that the gate sharpens as data
@@ -52,7 +52,11 @@ class SoftmaxGate:
         generalised EM), and it is the cheapest.
     newton_budget : float, default=GATE_NEWTON_BUDGET
         Largest ``n * (free columns * n_params)**2`` for which Newton steps
-        take the full Hessian; its diagonal blocks beyond.
+        take the full Hessian on all rows.
+    curvature_rows : int, default=CURVATURE_ROWS
+        Beyond the budget, the full Hessian on this many rows sampled once,
+        the gradient and the line search staying exact (the same optimum);
+        0: the Hessian's diagonal blocks on all rows.
 
     Attributes
     ----------
@@ -78,6 +82,7 @@ class SoftmaxGate:
         raw_units=False,
         max_iter=1,
         newton_budget=GATE_NEWTON_BUDGET,
+        curvature_rows=CURVATURE_ROWS,
     ):
         self.n_experts = n_experts
         self.feature_mean = feature_mean
@@ -86,6 +91,7 @@ class SoftmaxGate:
         self.raw_units = raw_units
         self.max_iter = max_iter
         self.newton_budget = newton_budget
+        self.curvature_rows = curvature_rows
         n_features = feature_mean.shape[0]
         # On the device of the data (the host for numpy); the penalty stays
         # on the host with the small solves.
@@ -110,6 +116,7 @@ class SoftmaxGate:
             free=self.free,
             max_iter=self.max_iter,
             newton_budget=self.newton_budget,
+            curvature_rows=self.curvature_rows,
         )
         return self
 

@@ -11,7 +11,7 @@ import functools
 
 import numpy as np
 
-from ._array_utils import namespace, to_device, to_host
+from ._array_utils import device, namespace, to_device, to_host
 
 #: Cholesky pivots (square roots of the pivots of Gaussian elimination)
 #: whose smallest is under this fraction of the largest send a system to the
@@ -38,6 +38,11 @@ EXPERT_NEWTON_BUDGET = 2e7
 #: afford far more: the full Hessian costs K/2 times the blocks per pass but
 #: sharpens a gate in tens of EM iterations where the blocks take hundreds.
 GATE_NEWTON_BUDGET = 1e9
+
+
+#: Rows on which the gate's full Hessian is gathered once the full Hessian
+#: on all rows is over the Newton budget (``draw_curvature_sample``).
+CURVATURE_ROWS = 100_000
 
 
 def solve_psd(matrices, rhs):
@@ -247,6 +252,20 @@ def sample_curvature(kernels, sample, coef, pairs):
     return to_host(curvature)
 
 
+def _device_curvature_sample(design, row_weight, n_rows, n_columns):
+    """``(rows, weights, zero targets)`` of a curvature sample, on the device
+    of ``design`` (the curvature does not depend on the targets)."""
+    xp = namespace(design)
+    rng = np.random.default_rng(0)
+    rows = to_device(
+        np.sort(rng.choice(design.shape[0], n_rows, replace=False)), design
+    )
+    weight = xp.take(row_weight, rows)
+    weight = weight * (xp.sum(row_weight) / xp.sum(weight))
+    targets = xp.zeros((n_rows, n_columns), dtype=xp.float64, device=device(design))
+    return xp.take(design, rows, axis=0), weight, targets
+
+
 def armijo_accepts(value, objective, step, decrement):
     """Whether a step of length ``step`` raised ``objective`` to ``value`` enough."""
     return value >= objective + ARMIJO * step * decrement
@@ -264,6 +283,7 @@ def fit_multinomial(
     newton_budget,
     max_iter=None,
     tol=1e-10,
+    curvature_rows=0,
 ):
     """Raise the penalised soft-target log-likelihood of a multinomial logit.
 
@@ -294,6 +314,10 @@ def fit_multinomial(
         1 with its blocks (one ascent step costs about one pass).
     tol : float, default=1e-10
         Stop when the Newton decrement per unit of weight falls below it.
+    curvature_rows : int, default=0
+        Past the budget, the full Hessian on this many rows drawn once
+        (:func:`draw_curvature_sample`, if that fits the budget), the
+        gradient and the line search staying exact; 0: diagonal blocks.
 
     Returns
     -------
@@ -301,16 +325,36 @@ def fit_multinomial(
     n_iter : int
     """
     n_samples, n_params = design.shape
-    full = full_newton(n_samples, int(free.sum()), n_params, newton_budget)
+    n_free = int(free.sum())
+    full = full_newton(n_samples, n_free, n_params, newton_budget)
+    sample_rows = min(curvature_rows, n_samples)
+    sample = None
+    if (
+        not full
+        and sample_rows
+        and full_newton(sample_rows, n_free, n_params, newton_budget)
+    ):
+        sample = _device_curvature_sample(
+            design, row_weight, sample_rows, coef.shape[1]
+        )
     if max_iter is None:
-        max_iter = 100 if full else 1
-    pairs = curvature_pairs(free, full)
+        max_iter = 100 if full or sample else 1
+    pairs = curvature_pairs(free, full or sample is not None)
     threshold = tol * max(float(namespace(row_weight).sum(row_weight)), 1.0)
     n_iter = 0
     while n_iter < max_iter:
         value, gradient, curvature = kernels.multinomial_gradient_curvature(
-            design, coef, target_proba, row_weight, pairs
+            design,
+            coef,
+            target_proba,
+            row_weight,
+            pairs if sample is None else pairs[:0],
         )
+        if sample is not None:
+            rows, weight, targets = sample
+            _, _, curvature = kernels.multinomial_gradient_curvature(
+                rows, coef, targets, weight, pairs
+            )
         direction, decrement, objective = newton_direction(
             value,
             to_host(gradient),
@@ -318,7 +362,7 @@ def fit_multinomial(
             to_host(coef),
             penalty,
             free,
-            full,
+            full or sample is not None,
         )
         if not decrement > threshold:
             break

@@ -69,3 +69,44 @@ def test_solve_psd_matches_numpy_and_gives_minimum_norm_on_singular_systems():
     # No finite system: zeros, never NaN.
     bad = np.full((1, 2, 2), np.nan)
     np.testing.assert_array_equal(solve_psd(bad, np.ones((1, 2))), 0.0)
+
+
+@pytest.mark.parametrize("kernels", ["numpy", "numba"])
+def test_fit_multinomial_with_sampled_curvature_reaches_the_exact_optimum(kernels):
+    # Past the budget, the full Hessian on a sample of rows: the exact
+    # optimum (exact gradient and line search) in a few Newton steps.
+    from skmoe._kernels import _numba
+
+    kernels = _xp if kernels == "numpy" else _numba
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2000, 3))
+    logits = X @ rng.standard_normal((3, 4))
+    targets = np.exp(logits - logits.max(axis=1, keepdims=True))
+    targets /= targets.sum(axis=1, keepdims=True)
+    design, _, _ = _design(X)
+    penalty = np.append(np.full(3, 1e-2), 0.0)
+    free = np.ones(4, dtype=bool)
+    budget = 300 * (4 * design.shape[1]) ** 2  # 300 rows fit the budget
+    fits = {}
+    for name, options in [
+        ("exact", dict(newton_budget=np.inf)),
+        ("sampled", dict(newton_budget=budget, curvature_rows=300)),
+        ("blocks", dict(newton_budget=budget, max_iter=15)),
+    ]:
+        fits[name] = fit_multinomial(
+            kernels,
+            design,
+            np.zeros((design.shape[1], 4)),
+            targets,
+            np.ones(len(X)),
+            penalty,
+            free=free,
+            tol=1e-12,
+            **options,
+        )
+    (exact, exact_steps), (sampled, sampled_steps), (blocks, _) = fits.values()
+    np.testing.assert_allclose(sampled, exact, atol=1e-6)
+    # Linear convergence (exact Newton's is quadratic), at a fast rate.
+    assert exact_steps <= sampled_steps <= 30
+    # Diagonal blocks are still far away after 15 steps.
+    assert np.abs(blocks - exact).max() > 1e-3
