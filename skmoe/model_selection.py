@@ -58,7 +58,7 @@ def select_n_experts(estimator, X, y, n_experts=range(1, 6), *, criterion="bic")
     ... )
     >>> list(results.columns)
     ['log_likelihood', 'n_parameters', 'bic', 'aic', 'converged']
-    >>> best.n_experts == results["bic"].idxmin()
+    >>> best.n_experts == int(results["bic"].idxmin())
     True
     """
     import pandas as pd

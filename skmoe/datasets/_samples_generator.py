@@ -133,7 +133,7 @@ def make_moe_classification(
     --------
     >>> from skmoe.datasets import make_moe_classification
     >>> X, y = make_moe_classification(n_samples=100, random_state=0)
-    >>> sorted(set(y))
+    >>> sorted(set(y.tolist()))
     [0, 1]
     """
     rng = check_random_state(random_state)
