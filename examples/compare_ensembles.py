@@ -272,7 +272,9 @@ def limit_threads(n_threads):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description="Mixtures of experts beside bagging, boosting and stacking"
+    )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument(
         "--threads", type=int, default=1, help="threads per model (default 1)"
