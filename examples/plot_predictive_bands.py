@@ -9,8 +9,8 @@ evaluated on a grid of :math:`(x, y)` draws the density itself.
 
 On the motorcycle data one expert dominates at each time, so mean +- 2
 standard deviations is a fair band whose width follows the noise of each
-phase. On the tone data two regimes overlap over the same x (most answers on
-the identity line, others near 2): the density has two modes, and the band
+phase. On the tone data two regimes overlap over the same x (most answers
+near 2, others on the identity line): the density has two modes, and the band
 around the mean covers the gap between them, where no data lie.
 """
 
@@ -44,9 +44,11 @@ def draw(ax_band, ax_density, moe, X, y, xlabel, ylabel):
     grid_y = np.linspace(y.min() - 0.1 * span, y.max() + 0.1 * span, 200)
     xx, yy = np.meshgrid(grid_x, grid_y)
     density = np.exp(moe.log_likelihood(xx.reshape(-1, 1), yy.ravel()))
-    ax_density.pcolormesh(
-        xx, yy, density.reshape(xx.shape), cmap="Blues", shading="auto"
-    )
+    density = density.reshape(xx.shape)
+    # Scaled to its maximum at each x: the near-noiseless phases would
+    # otherwise outshine the rest.
+    density /= density.max(axis=0, keepdims=True)
+    ax_density.pcolormesh(xx, yy, density, cmap="Blues", shading="auto")
 
 
 X_mcycle, y_mcycle = load_mcycle(return_X_y=True)
@@ -63,7 +65,8 @@ print(
 
 # %%
 # Top: the motorcycle data; bottom: the tone data. Left, the band; right,
-# the density :math:`p(y \mid x)` (darker is more probable).
+# the density :math:`p(y \mid x)`, scaled to its maximum at each x (darker
+# is more probable).
 
 fig, axes = plt.subplots(2, 2, figsize=(11, 8))
 draw(*axes[0], mcycle, X_mcycle, y_mcycle, "time (ms)", "acceleration (g)")

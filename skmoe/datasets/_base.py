@@ -88,7 +88,7 @@ def load_tone(*, return_X_y=False, as_frame=False):
     """Load the tone perception data (regression, 150 samples, 1 feature).
 
     A musician's perceived tuning against the stretch ratio of the tone
-    played: most answers follow the identity line, others stay near 2, so two
+    played: most answers stay near 2, others follow the identity line, so two
     regimes overlap over the same x (Cohen, 1984).
 
     Parameters
