@@ -9,6 +9,8 @@ import numpy as np
 from sklearn.base import is_classifier
 from sklearn.utils.validation import check_array, check_is_fitted
 
+__all__ = ["plot_convergence", "plot_experts", "plot_gate"]
+
 
 def _prepare(moe, X, ax):
     """Checked data, the axes to draw on (new if None), one colour per expert."""
@@ -47,21 +49,47 @@ def _check_features(features, n_features):
 def plot_gate(moe, X, *, features=None, resolution=200, ax=None):
     """Where each expert is trusted: the gate over one or two features.
 
+    The gate is evaluated on a grid spanning the range of ``X`` along the
+    chosen features; every other feature is held at its median.
+
     Parameters
     ----------
-    moe : fitted MixtureOfExpertsRegressor or MixtureOfExpertsClassifier
+    moe : MixtureOfExpertsRegressor or MixtureOfExpertsClassifier
+        A fitted mixture.
     X : array-like of shape (n_samples, n_features)
         Data whose range is drawn (other features are held at their median).
     features : int or pair of ints, default=None
         One feature: the gate probabilities of every expert along it. Two:
         the regions where each expert is the most trusted, shaded by the
-        gate's confidence, with the samples coloured by ``apply``.
+        gate's confidence, with the samples coloured by ``apply``. None: the
+        first feature, or the first two when ``X`` has more than one.
     resolution : int, default=200
-    ax : matplotlib Axes, default=None
+        Number of grid points along each drawn feature.
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; None creates a new figure.
 
     Returns
     -------
-    ax : matplotlib Axes
+    ax : matplotlib.axes.Axes
+        The axes drawn on.
+
+    See Also
+    --------
+    plot_experts : Each expert's fit on one-feature data.
+    skmoe.MixtureOfExpertsRegressor.gate_proba : The probabilities drawn here.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from skmoe import MixtureOfExpertsClassifier
+    >>> from skmoe.datasets import make_moe_classification
+    >>> from skmoe.plotting import plot_gate
+    >>> X, y = make_moe_classification(n_samples=300, random_state=0)
+    >>> clf = MixtureOfExpertsClassifier(n_experts=2, random_state=0).fit(X, y)
+    >>> ax = plot_gate(clf, X)
+    >>> ax.get_xlabel(), ax.get_ylabel()
+    ('feature 0', 'feature 1')
     """
     X, ax, colors = _prepare(moe, X, ax)
     features = _check_features(features, X.shape[1])
@@ -107,16 +135,38 @@ def plot_experts(moe, X, y, *, resolution=300, ax=None):
 
     Parameters
     ----------
-    moe : fitted MixtureOfExpertsRegressor or MixtureOfExpertsClassifier
-        Fitted on a single feature.
+    moe : MixtureOfExpertsRegressor or MixtureOfExpertsClassifier
+        A mixture fitted on a single feature.
     X : array-like of shape (n_samples, 1)
+        The samples to draw, and the range of the experts' curves.
     y : array-like of shape (n_samples,)
+        Their targets (classifier: labels, drawn as 1 for the last class).
     resolution : int, default=300
-    ax : matplotlib Axes, default=None
+        Number of points along each expert's curve.
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; None creates a new figure.
 
     Returns
     -------
-    ax : matplotlib Axes
+    ax : matplotlib.axes.Axes
+        The axes drawn on.
+
+    See Also
+    --------
+    plot_gate : The gate probabilities along the feature.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from skmoe import MixtureOfExpertsRegressor
+    >>> from skmoe.datasets import load_mcycle
+    >>> from skmoe.plotting import plot_experts
+    >>> X, y = load_mcycle(return_X_y=True)
+    >>> moe = MixtureOfExpertsRegressor(n_experts=3, random_state=0).fit(X, y)
+    >>> ax = plot_experts(moe, X, y)
+    >>> len(ax.collections)  # the samples and one line per expert
+    4
     """
     from matplotlib.collections import LineCollection
 
@@ -164,14 +214,37 @@ def plot_experts(moe, X, y, *, resolution=300, ax=None):
 def plot_convergence(moe, *, ax=None):
     """The training log-likelihood at each EM iteration of the kept run.
 
+    Draws ``log_likelihood_path_``; the title says how many iterations ran
+    and whether EM converged.
+
     Parameters
     ----------
-    moe : fitted MixtureOfExpertsRegressor or MixtureOfExpertsClassifier
-    ax : matplotlib Axes, default=None
+    moe : MixtureOfExpertsRegressor or MixtureOfExpertsClassifier
+        A fitted mixture.
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; None creates a new figure.
 
     Returns
     -------
-    ax : matplotlib Axes
+    ax : matplotlib.axes.Axes
+        The axes drawn on.
+
+    See Also
+    --------
+    plot_experts : Each expert's fit on one-feature data.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from skmoe import MixtureOfExpertsRegressor
+    >>> from skmoe.datasets import load_mcycle
+    >>> from skmoe.plotting import plot_convergence
+    >>> X, y = load_mcycle(return_X_y=True)
+    >>> moe = MixtureOfExpertsRegressor(n_experts=2, random_state=0).fit(X, y)
+    >>> ax = plot_convergence(moe)
+    >>> len(ax.lines[0].get_xdata()) == moe.n_iter_
+    True
     """
     _, ax, _ = _prepare(moe, None, ax)
     path = moe.log_likelihood_path_
