@@ -139,10 +139,3 @@ html_theme_options = {
 }
 html_static_path = []
 html_show_sourcelink = False
-
-
-def setup(app):
-    from gallery_hooks import quote_fitted_names_in_shapes
-
-    # Before numpydoc (priority 500) turns the sections into reST.
-    app.connect("autodoc-process-docstring", quote_fitted_names_in_shapes, 400)

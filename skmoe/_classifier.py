@@ -64,6 +64,11 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
     {n_features_in_}
     {feature_names_in_}
 
+    See Also
+    --------
+    MixtureOfExpertsRegressor : The same model for regression.
+    skmoe.MLPGate : A neural gate for curved regime boundaries.
+
     Examples
     --------
     >>> from skmoe import MixtureOfExpertsClassifier
@@ -130,7 +135,19 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         return self.classes_[to_host(y)], self.classes_
 
     def predict_proba(self, X):
-        """Class probabilities of the mixture, shape (n_samples, n_classes)."""
+        """Predict class probabilities: the gate-weighted experts' probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            ``sum_k g_k(x) p_k(c | x)`` (over the ``top_k`` experts when
+            set), columns in the order of ``classes_``.
+        """
         return self._predict_proba(self._validate_X(X, "predict_proba"))
 
     def _predict_proba(self, X):
@@ -155,14 +172,36 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         return proba
 
     def predict_log_proba(self, X):
-        """Log class probabilities of the mixture, shape (n_samples, n_classes)."""
+        """Predict the logarithm of the class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            The log of :meth:`predict_proba` (``-inf`` for a probability 0).
+        """
         proba = self._predict_proba(self._validate_X(X, "predict_log_proba"))
         xp = namespace(proba)
         with np.errstate(divide="ignore"):
             return xp.log(proba)
 
     def predict(self, X):
-        """Most probable class for each sample, shape (n_samples,)."""
+        """Predict the most probable class of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            The class of largest :meth:`predict_proba`.
+        """
         proba = self._predict_proba(self._validate_X(X, "predict"))
         best = to_host(namespace(proba).argmax(proba, axis=1))
         labels = self.classes_[best]

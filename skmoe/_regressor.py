@@ -57,7 +57,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
     experts_ : list of fitted regressors
         The experts, genuine fitted estimators of the base expert's class.
     {gate_}
-    noise_variance_ : ndarray of shape (n_experts_,)
+    noise_variance_ : ndarray of shape (`n_experts_`,)
         Each expert's noise variance.
     {expert_weights_}
     {log_likelihood_}
@@ -67,6 +67,11 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
     {estimator_}
     {n_features_in_}
     {feature_names_in_}
+
+    See Also
+    --------
+    MixtureOfExpertsClassifier : The same model for classification.
+    skmoe.select_n_experts : Choose the number of experts by BIC, AIC or ICL.
 
     Examples
     --------
@@ -177,7 +182,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         return to_host(weights), self._family().predictive(means, dispersion)
 
     def predict_quantiles(self, X, quantiles=(0.05, 0.5, 0.95)):
-        """Quantiles of the predictive distribution of each sample.
+        """Compute quantiles of the predictive distribution of each sample.
 
         The mixture's CDF ``sum_k g_k(x) F_k(y | x)`` inverted per sample (to
         1e-10 in probability), over the ``top_k`` experts when set.
@@ -256,7 +261,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         n_boot=100,
         random_state=None,
     ):
-        """Coefficients of the experts and the gate with standard errors.
+        """Tabulate the experts' and the gate's coefficients with standard errors.
 
         As R's flexmix ``summary(refit(model))``: standard errors from the
         observed information matrix of the whole mixture log-likelihood

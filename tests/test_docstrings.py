@@ -20,30 +20,8 @@ numpydoc_validate = pytest.importorskip("numpydoc.validate")
 
 PUBLIC_MODULES = [skmoe, skmoe.datasets, skmoe.plotting, skmoe.model_selection]
 
-# Files another change is rewriting: their known failures, to be removed when
-# the docstrings there are fixed. Only these objects may fail.
-EXPECTED_FAILURES = {
-    "skmoe.MixtureOfExpertsClassifier": "PR07, SA01",
-    "skmoe.MixtureOfExpertsClassifier.aic": "PR01, RT01",
-    "skmoe.MixtureOfExpertsClassifier.apply": "PR01, RT01",
-    "skmoe.MixtureOfExpertsClassifier.bic": "PR01, RT01",
-    "skmoe.MixtureOfExpertsClassifier.fit": "PR07, RT03",
-    "skmoe.MixtureOfExpertsClassifier.gate_proba": "PR07",
-    "skmoe.MixtureOfExpertsClassifier.log_likelihood": "PR07",
-    "skmoe.MixtureOfExpertsClassifier.partial_fit": "PR07, RT03",
-    "skmoe.MixtureOfExpertsClassifier.predict": "PR01, RT01",
-    "skmoe.MixtureOfExpertsClassifier.predict_log_proba": "PR01, RT01",
-    "skmoe.MixtureOfExpertsClassifier.predict_proba": "PR01, RT01",
-    "skmoe.MixtureOfExpertsRegressor": "PR07, SA01",
-    "skmoe.MixtureOfExpertsRegressor.aic": "PR01, RT01",
-    "skmoe.MixtureOfExpertsRegressor.apply": "PR01, RT01",
-    "skmoe.MixtureOfExpertsRegressor.bic": "PR01, RT01",
-    "skmoe.MixtureOfExpertsRegressor.fit": "PR07, RT03",
-    "skmoe.MixtureOfExpertsRegressor.gate_proba": "PR07",
-    "skmoe.MixtureOfExpertsRegressor.log_likelihood": "PR07",
-    "skmoe.MixtureOfExpertsRegressor.partial_fit": "PR07, RT03",
-    "skmoe.MixtureOfExpertsRegressor.predict": "PR07, RT03",
-}
+# Known failures (path: codes), each marked as a strict xfail; none today.
+EXPECTED_FAILURES: dict = {}
 
 
 def public_names(module):

@@ -1,7 +1,6 @@
 """sphinx-gallery hooks of the skmoe docs build (named by string in conf.py,
 so that the configuration stays picklable)."""
 
-import re
 import warnings
 
 # Examples run with a fast mode in the docs build: argv per example file.
@@ -29,23 +28,3 @@ def reset_warnings(gallery_conf, fname, when=None):
     warnings.filterwarnings("error", module="skmoe")
     warnings.filterwarnings("error", module="sklearn")
     # Examples that ignore a warning on purpose say so in their code.
-
-
-_SHAPE = re.compile(r"of shape \(([^()]*)\)")
-_FITTED_NAME = re.compile(r"(?<![`\w])([A-Za-z]\w*_)(?![`\w])")
-
-
-def quote_fitted_names_in_shapes(app, what, name, obj, options, lines):
-    """Quote fitted-attribute names in shapes: ``of shape (n_iter_,)``.
-
-    Bare, ``n_iter_`` is a reStructuredText reference to an undefined target
-    (an error under -W). scikit-learn writes ``(`n_features_in_`,)``; until
-    every docstring here does, this quotes them when the docs are built.
-    """
-    for i, line in enumerate(lines):
-        lines[i] = _SHAPE.sub(
-            lambda shape: (
-                "of shape (" + _FITTED_NAME.sub(r"``\1``", shape.group(1)) + ")"
-            ),
-            line,
-        )
