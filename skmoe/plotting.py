@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.base import is_classifier
 from sklearn.utils.validation import check_array, check_is_fitted
 
-__all__ = ["plot_convergence", "plot_experts", "plot_gate"]
+__all__ = ["plot_convergence", "plot_experts", "plot_gate", "plot_predictive"]
 
 
 def _prepare(moe, X, ax):
@@ -253,4 +253,83 @@ def plot_convergence(moe, *, ax=None):
     ax.set_ylabel("log-likelihood")
     state = "converged" if moe.converged_ else "not converged"
     ax.set_title(f"{len(path)} iterations, {state}")
+    return ax
+
+
+def plot_predictive(moe, X, y, *, coverage=0.9, density=True, resolution=200, ax=None):
+    """Draw the predictive distribution of a regressor on one-feature data.
+
+    The central ``coverage`` interval of the mixture's predictive
+    distribution (:meth:`~skmoe.MixtureOfExpertsRegressor.predict_interval`)
+    as a band, its median as a line and, with ``density``, the predictive
+    density :math:`p(y \\mid x)` as a heat map (scaled to its maximum at each
+    x, so that low-noise regions do not outshine the rest). Unlike mean +- 2
+    standard deviations, the band follows the modes: where two experts
+    share a sample it can hold both and skip the gap between them.
+
+    Parameters
+    ----------
+    moe : MixtureOfExpertsRegressor
+        A fitted regressor on one feature.
+    X : array-like of shape (n_samples, 1)
+        The samples drawn, and the range of the grid.
+    y : array-like of shape (n_samples,)
+        Their targets.
+    coverage : float, default=0.9
+        Probability of the band, in (0, 1).
+    density : bool, default=True
+        Also draw the predictive density.
+    resolution : int, default=200
+        Grid points along x (and along y for the density).
+    ax : matplotlib Axes, default=None
+        Where to draw; a new figure when None.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+        The axes drawn on.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from skmoe import MixtureOfExpertsRegressor
+    >>> from skmoe.datasets import load_tone
+    >>> from skmoe.plotting import plot_predictive
+    >>> X, y = load_tone(return_X_y=True)
+    >>> moe = MixtureOfExpertsRegressor(n_experts=2, random_state=0).fit(X, y)
+    >>> ax = plot_predictive(moe, X, y)
+    >>> len(ax.collections) >= 2
+    True
+    """
+    if is_classifier(moe):
+        raise TypeError("plot_predictive draws a regressor's predictive distribution.")
+    X, ax, _ = _prepare(moe, X, ax)
+    if X.shape[1] != 1:
+        raise ValueError(
+            f"plot_predictive draws one-feature data; X has {X.shape[1]} features."
+        )
+    y = np.asarray(y, dtype=float)
+    grid_x = np.linspace(X[:, 0].min(), X[:, 0].max(), resolution)
+    if density:
+        span = y.max() - y.min()
+        grid_y = np.linspace(y.min() - 0.1 * span, y.max() + 0.1 * span, resolution)
+        xx, yy = np.meshgrid(grid_x, grid_y)
+        values = np.exp(moe.log_likelihood(xx.reshape(-1, 1), yy.ravel()))
+        values = values.reshape(xx.shape)
+        values /= values.max(axis=0, keepdims=True)
+        ax.pcolormesh(xx, yy, values, cmap="Blues", shading="auto")
+    low, high = (1 - coverage) / 2, (1 + coverage) / 2
+    quantiles = moe.predict_quantiles(grid_x[:, None], [low, 0.5, high])
+    ax.fill_between(
+        grid_x,
+        quantiles[:, 0],
+        quantiles[:, 2],
+        color="tab:orange",
+        alpha=0.25,
+        label=f"{coverage:.0%} interval",
+    )
+    ax.plot(grid_x, quantiles[:, 1], color="tab:orange", label="median")
+    ax.scatter(X[:, 0], y, s=8, color="black", zorder=3)
+    ax.legend(loc="best")
     return ax
