@@ -289,6 +289,11 @@ def plot_predictive(moe, X, y, *, coverage=0.9, density=True, resolution=200, ax
     ax : matplotlib Axes
         The axes drawn on.
 
+    See Also
+    --------
+    skmoe.MixtureOfExpertsRegressor.predict_interval : The band's interval.
+    plot_experts : Each expert's fit on one-feature data.
+
     Examples
     --------
     >>> import matplotlib
