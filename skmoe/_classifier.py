@@ -189,6 +189,60 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         with np.errstate(divide="ignore"):
             return xp.log(proba)
 
+    def summary(
+        self,
+        X,
+        y,
+        sample_weight=None,
+        *,
+        method="information",
+        n_boot=100,
+        random_state=None,
+    ):
+        """Tabulate the experts' and the gate's coefficients with standard errors.
+
+        As for :meth:`MixtureOfExpertsRegressor.summary`, for logistic
+        experts: the observed information of the whole mixture
+        log-likelihood (experts and gate jointly; its central finite
+        difference of the analytic score), or a bootstrap. Class 0 is each
+        expert's reference class and expert 0 the gate's reference.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The training features.
+        y : array-like of shape (n_samples,)
+            The training labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            The weights of the fit, if any.
+        method : {"information", "bootstrap"}, default="information"
+            "bootstrap": refit on ``n_boot`` resamples, warm-started from this
+            fit, each replicate's experts matched to the fitted ones.
+        n_boot : int, default=100
+            Bootstrap replicates.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the resamples.
+
+        Returns
+        -------
+        table : pandas.DataFrame
+            Index ``(part, term)``: parts "expert 0" (binary) or "expert 0,
+            class c" (multiclass), ..., then "gate 1", ...; terms "intercept"
+            then the feature names; columns ``estimate``, ``std_error``,
+            ``z``, ``p_value``.
+        """
+        from ._logit_summary import logistic_summary
+
+        if method not in ("information", "bootstrap"):
+            raise ValueError(
+                f'method must be "information" or "bootstrap"; got {method!r}.'
+            )
+        X = to_host(self._validate_X(X, "summary"))
+        codes = to_host(self._encode_targets(y, X.shape[0]))
+        return logistic_summary(
+            self, X, codes, sample_weight, method, n_boot, random_state
+        )
+
     def predict(self, X):
         """Predict the most probable class of each sample.
 
