@@ -1,4 +1,6 @@
-"""A mixture of experts fitted on a Dask cluster.
+"""
+A mixture of experts on a Dask cluster
+======================================
 
 Part 1, exact EM on data that stay on the workers: 10^7 rows x 10 features
 (``--rows``) are generated and persisted on a local cluster of two worker
