@@ -25,7 +25,7 @@ from ._backend import get_kernels, kernel_threads
 from ._engines import FusedEngine, keep_columns
 from ._experts import linear_expert_weights
 from ._kernels import _xp
-from ._solvers import rescaled_sample
+from ._solvers import draw_curvature_sample, rescaled_sample
 
 #: Rows drawn on the workers for the initialisation (EM on the sample gives
 #: the full fit its start) and the gate's curvature sample.
@@ -230,8 +230,9 @@ class DaskEngine(FusedEngine):
         return self.data.n_features + 1
 
     def _draw_curvature_sample(self, n_rows):
-        design, weight = self.sample
-        return rescaled_sample(design[:n_rows], weight[:n_rows], self.total_weight)
+        # Rows of the sample drawn on the workers, weighted for all the rows.
+        rows = draw_curvature_sample(*self.sample, n_rows, self.random_state)
+        return rescaled_sample(*rows, self.total_weight)
 
     def _pass(self, gate_coef, expert_coef, variance, previous, out, gather=True):
         from dask import compute, delayed
@@ -331,16 +332,22 @@ def prepare_dask_data(X, y, sample_weight):
     import dask
     import dask.array as da
 
-    weight = da.ones_like(y) if sample_weight is None else sample_weight
+    def weighted_sum(values):
+        if sample_weight is None:
+            return values.sum(axis=0)
+        return sample_weight @ values
+
     checks = {
         "X contains NaN or infinity": (~da.isfinite(X)).sum(),
         "y contains NaN or infinity": (~da.isfinite(y)).sum(),
-        "sample_weight contains NaN, infinity or negative values": (
-            ~(da.isfinite(weight) & (weight >= 0))
-        ).sum(),
     }
+    if sample_weight is not None:
+        checks["sample_weight contains NaN, infinity or negative values"] = (
+            ~(da.isfinite(sample_weight) & (sample_weight >= 0))
+        ).sum()
+    total = X.shape[0] if sample_weight is None else sample_weight.sum()
     total, feature_sums, target_sum, *counts = dask.compute(
-        weight.sum(), weight @ X, weight @ y, *checks.values()
+        total, weighted_sum(X), weighted_sum(y), *checks.values()
     )
     for problem, count in zip(checks, counts):
         if count:
@@ -349,8 +356,8 @@ def prepare_dask_data(X, y, sample_weight):
         raise ValueError("sample_weight must have a positive sum.")
     feature_mean, target_mean = feature_sums / total, float(target_sum / total)
     feature_variance, target_variance = dask.compute(
-        weight @ (X - feature_mean) ** 2 / total,
-        weight @ (y - target_mean) ** 2 / total,
+        weighted_sum((X - feature_mean) ** 2) / total,
+        weighted_sum((y - target_mean) ** 2) / total,
     )
     feature_scale = np.sqrt(feature_variance)
     constant = feature_scale <= 1e-12 * np.clip(np.abs(feature_mean), 1e-300, None)
