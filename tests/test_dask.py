@@ -392,3 +392,37 @@ def test_init_as_a_dask_array_and_warm_start(client, regression):
         MixtureOfExpertsRegressor(n_experts=3, init=bad).fit(Xd, yd)
     with pytest.raises(ValueError, match="shape"):
         MixtureOfExpertsRegressor(n_experts=3, init=init_dask[:10]).fit(Xd, yd)
+
+
+def test_experts_removed_during_the_dask_fit_as_in_memory(client, regression):
+    # Five experts on three regimes: small ones die during EM (their
+    # responsibilities renormalised in the chunks, from the parameters).
+    X, y, weight = regression
+    init = _init(len(y), 5, seed=5)
+    params = dict(n_experts=5, init=init, min_expert_weight=0.1, max_iter=20, tol=0)
+    local = MixtureOfExpertsRegressor(**params)
+    remote = MixtureOfExpertsRegressor(**params)
+    Xd, yd, wd = _dask(X, y, weight)
+    with pytest.warns(ConvergenceWarning):
+        local.fit(X, y, sample_weight=weight)
+    with pytest.warns(ConvergenceWarning):
+        remote.fit(Xd, yd, sample_weight=wd)
+    assert remote.n_experts_ == local.n_experts_ < 5
+    np.testing.assert_allclose(
+        remote.log_likelihood_path_, local.log_likelihood_path_, rtol=1e-8
+    )
+
+
+def test_importing_skmoe_does_not_import_dask():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, skmoe; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('dask', 'distributed')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
