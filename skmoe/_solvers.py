@@ -42,7 +42,7 @@ GATE_NEWTON_BUDGET = 1e9
 
 #: Rows on which the gate's full Hessian is gathered once the full Hessian
 #: on all rows is over the Newton budget (``draw_curvature_sample``).
-CURVATURE_ROWS = 100_000
+CURVATURE_ROWS = 50_000
 
 
 def solve_psd(matrices, rhs):
@@ -62,6 +62,21 @@ def solve_psd(matrices, rhs):
     the systems are then solved in one batched call; eigendecompositions,
     several times dearer, are used only when a system is (nearly) singular.
     """
+    # A threaded BLAS on (p, p) systems only adds synchronisation, and on a
+    # loaded machine its threads wait for cores: one thread, tens of times
+    # faster there.
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        return _solve_psd(matrices, rhs)
+
+
+@functools.cache
+def _blas_controller():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def _solve_psd(matrices, rhs):
     single = np.ndim(matrices) == 2
     matrices = np.asarray(matrices, dtype=np.float64).reshape(
         (-1, *np.shape(matrices)[-2:])
