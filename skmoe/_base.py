@@ -66,6 +66,8 @@ class BaseMixtureOfExperts(PredictionMixin, BaseEstimator, metaclass=ABCMeta):
             Interval(Integral, 1, None, closed="left"),
         ],
         "min_expert_weight": [Interval(Real, 0, 1, closed="left")],
+        "gate_features": [list, tuple, "array-like", callable, None],
+        "expert_features": [list, tuple, "array-like", callable, None],
     }
 
     # Fitted arrays that live on the device of the data (array-API fits).
@@ -82,6 +84,8 @@ class BaseMixtureOfExperts(PredictionMixin, BaseEstimator, metaclass=ABCMeta):
         n_experts=3,
         *,
         gate=None,
+        gate_features=None,
+        expert_features=None,
         init="tree",
         n_init=1,
         max_iter=100,
@@ -98,6 +102,8 @@ class BaseMixtureOfExperts(PredictionMixin, BaseEstimator, metaclass=ABCMeta):
         self.estimator = estimator
         self.n_experts = n_experts
         self.gate = gate
+        self.gate_features = gate_features
+        self.expert_features = expert_features
         self.init = init
         self.n_init = n_init
         self.max_iter = max_iter

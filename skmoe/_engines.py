@@ -212,11 +212,25 @@ class GeneralEngine:
         predictions = self.expert_model.predictions(self.experts, self.data)
         return self.family.log_density(self.data.y, predictions, self.dispersion)
 
+    def _expert_responsibilities(self, responsibilities):
+        """The responsibilities the experts are fitted on: times the family's
+        latent weights at the current parameters, for families that have
+        them (Student-t's precisions); the responsibilities otherwise."""
+        latent = getattr(self.family, "expert_weights", None)
+        if latent is None or self.dispersion is None:
+            return responsibilities
+        predictions = self.expert_model.predictions(self.experts, self.data)
+        weights = latent(self.data.y, predictions, self.dispersion)
+        return responsibilities if weights is None else responsibilities * weights
+
     def m_step(self, responsibilities):
         """Fit experts, family parameters and gate; return ``log p_k(y_i)``."""
         data = self.data
         self.experts = self.expert_model.fit(
-            self.experts, data, responsibilities, self.kernels
+            self.experts,
+            data,
+            self._expert_responsibilities(responsibilities),
+            self.kernels,
         )
         predictions = self.expert_model.predictions(self.experts, data)
         self.dispersion = self.family.fit_dispersion(

@@ -1,25 +1,37 @@
-"""MixtureOfExpertsRegressor: regression experts, Gaussian likelihood."""
+"""MixtureOfExpertsRegressor: regression experts and their likelihood family."""
 
 import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.linear_model import LinearRegression
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import column_or_1d
 
 from ._array_utils import is_numpy, namespace, to_device
 from ._base import BaseMixtureOfExperts
 from ._docstrings import fill_doc
 from ._experts import RegressionExperts
-from ._families import GaussianFamily
+from ._families import LIKELIHOODS, likelihood_of, make_family
+
+# The fitted attributes each family's parameters go to (rows of the
+# family's dispersion array, or the array itself for a single name).
+_DISPERSION_ATTRIBUTES = {
+    "gaussian": ("noise_variance_",),
+    "student_t": ("noise_variance_", "df_"),
+    "poisson": (),
+    "gamma": ("dispersion_",),
+}
 
 
 @fill_doc
 class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
     """Mixture of experts for regression, trained by EM.
 
-    The model is ``p(y | x) = sum_k g_k(x) Normal(y; f_k(x), sigma_k^2)``: a
+    The model is ``p(y | x) = sum_k g_k(x) p_k(y; f_k(x), theta_k)``: a
     softmax gate ``g`` says how much each expert ``f_k`` is trusted for each
-    sample, and each expert has its own noise variance. Experts and gate are
-    trained together by expectation-maximisation (Jordan & Jacobs, 1994).
+    sample, and each expert has its own likelihood parameters ``theta_k``
+    (by default Gaussian, ``Normal(y; f_k(x), sigma_k^2)``; see
+    ``likelihood``). Experts and gate are trained together by
+    expectation-maximisation (Jordan & Jacobs, 1994).
 
     Parameters
     ----------
@@ -51,8 +63,15 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
     experts_ : list of fitted regressors
         The experts, genuine fitted estimators of the base expert's class.
     {gate_}
+    likelihood_ : str
+        The fitted family: "gaussian", "student_t", "poisson" or "gamma".
     noise_variance_ : ndarray of shape (n_experts_,)
-        Each expert's noise variance.
+        Each expert's noise variance (gaussian), or squared scale
+        (student_t); absent for the other families.
+    df_ : ndarray of shape (n_experts_,)
+        Each expert's degrees of freedom (student_t only).
+    dispersion_ : ndarray of shape (n_experts_,)
+        Each expert's dispersion, 1 / shape (gamma only).
     {expert_weights_}
     {log_likelihood_}
     {log_likelihood_path_}
@@ -72,7 +91,60 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
     (2, 3)
     """
 
-    _DEVICE_ATTRIBUTES = (*BaseMixtureOfExperts._DEVICE_ATTRIBUTES, "noise_variance_")
+    _DEVICE_ATTRIBUTES = (
+        *BaseMixtureOfExperts._DEVICE_ATTRIBUTES,
+        "noise_variance_",
+        "df_",
+        "dispersion_",
+    )
+
+    _parameter_constraints: dict = {
+        **BaseMixtureOfExperts._parameter_constraints,
+        "likelihood": [StrOptions({"auto", *LIKELIHOODS})],
+    }
+
+    def __init__(
+        self,
+        estimator=None,
+        n_experts=3,
+        *,
+        gate=None,
+        likelihood="auto",
+        gate_features=None,
+        expert_features=None,
+        init="tree",
+        n_init=1,
+        max_iter=100,
+        tol=1e-5,
+        top_k=None,
+        backend="auto",
+        n_jobs=None,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        routing="soft",
+        min_expert_weight=1e-3,
+    ):
+        super().__init__(
+            estimator,
+            n_experts,
+            gate=gate,
+            gate_features=gate_features,
+            expert_features=expert_features,
+            init=init,
+            n_init=n_init,
+            max_iter=max_iter,
+            tol=tol,
+            top_k=top_k,
+            backend=backend,
+            n_jobs=n_jobs,
+            random_state=random_state,
+            warm_start=warm_start,
+            verbose=verbose,
+            routing=routing,
+            min_expert_weight=min_expert_weight,
+        )
+        self.likelihood = likelihood
 
     def _default_estimator(self):
         return LinearRegression()
@@ -85,6 +157,17 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         variance = float(sample_weight @ (y - mean) ** 2 / total)
         self._target_mean = mean
         self._target_scale = float(np.sqrt(variance)) if variance > 0 else 1.0
+        likelihood = self.likelihood
+        if likelihood == "auto":
+            likelihood = likelihood_of(self._base_estimator())
+        previous = getattr(self, "likelihood_", likelihood)
+        if self.warm_start and hasattr(self, "experts_") and previous != likelihood:
+            raise ValueError(
+                f"warm_start=True continues the previous fit: it needs the same "
+                f"likelihood (fitted {previous!r}, now {likelihood!r})."
+            )
+        make_family(likelihood, self._target_scale).check_targets(y)
+        self.likelihood_ = likelihood
         return y
 
     @staticmethod
@@ -104,7 +187,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         return ((y - self._target_mean) / self._target_scale)[:, None]
 
     def _family(self):
-        return GaussianFamily(self._target_scale)
+        return make_family(self.likelihood_, self._target_scale)
 
     def _expert_model(self):
         return RegressionExperts(
@@ -112,10 +195,23 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         )
 
     def _store_dispersion(self, dispersion):
-        self.noise_variance_ = dispersion
+        for names in _DISPERSION_ATTRIBUTES.values():
+            for name in names:
+                self.__dict__.pop(name, None)  # a previous fit's family
+        names = _DISPERSION_ATTRIBUTES[self.likelihood_]
+        if len(names) == 1:
+            setattr(self, names[0], dispersion)
+        for row, name in enumerate(names if len(names) > 1 else ()):
+            setattr(self, name, dispersion[row, ...])
 
     def _fitted_dispersion(self):
-        return self.noise_variance_
+        names = _DISPERSION_ATTRIBUTES[self.likelihood_]
+        if not names:
+            return None
+        if len(names) == 1:
+            return getattr(self, names[0])
+        xp = namespace(getattr(self, names[0]))
+        return xp.stack([getattr(self, name) for name in names])
 
     def predict(self, X, return_std=False):
         """Predict the mixture mean, and optionally its standard deviation.
@@ -150,7 +246,9 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
                 if len(rows):
                     means[rows, k] = expert.predict(X[rows])
         xp = namespace(weights)
-        means, variances = self._family().mean_variance(means, self.noise_variance_)
+        means, variances = self._family().mean_variance(
+            means, self._fitted_dispersion()
+        )
         mean = xp.sum(weights * means, axis=1)
         if not return_std:
             return mean
