@@ -19,6 +19,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import has_fit_parameter
 
 from ._array_utils import device, namespace, to_device, to_host
+from ._glm import fit_glm, glm_power
 from ._solvers import EXPERT_NEWTON_BUDGET, fit_multinomial, solve_psd
 
 RESPONSIBILITY_THRESHOLD = 1e-8
@@ -158,11 +159,13 @@ def fit_experts(experts, X, y, responsibilities, sample_weight, n_jobs=None):
 
 
 def batched_kind(estimator):
-    """ "regression", "logistic" or None (generic path) for a base expert."""
+    """ "regression", "glm", "logistic" or None (generic) for a base expert."""
     kind = type(estimator)
     params = estimator.get_params()
     if not params.get("fit_intercept", False) or params.get("positive", False):
         return None
+    if glm_power(estimator) is not None:
+        return "glm"
     if kind is LinearRegression:
         return "regression"
     if kind is Ridge and np.ndim(params["alpha"]) == 0:
@@ -246,12 +249,13 @@ class RegressionExperts:
     """How the K experts of a regressor are fitted and predict.
 
     Batched linear experts (``kind="regression"``) are fitted together from
-    their weighted normal equations; any other regressor one by one with
-    the responsibilities as sample weights (``fit_experts``).
+    their weighted normal equations, log-link GLMs (``"glm"``) by IRLS from
+    them (``_glm.fit_glm``); any other regressor one by one with the
+    responsibilities as sample weights (``fit_experts``).
 
     Parameters
     ----------
-    kind : {"regression", None}
+    kind : {"regression", "glm", None}
         From :func:`batched_kind`.
     feature_mean, feature_scale : array of shape (d,)
         The standardisation of the design.
@@ -266,6 +270,14 @@ class RegressionExperts:
 
     def fit(self, experts, data, responsibilities, kernels):
         """M-step of the experts; returns them fitted."""
+        if self.kind == "glm":  # log-link GLMs by IRLS, warm started
+            mean, scale = to_host(self.feature_mean), to_host(self.feature_scale)
+            fitted = all(hasattr(expert, "coef_") for expert in experts)
+            start = linear_expert_weights(experts, mean, scale) if fitted else None
+            weights = responsibilities * data.sample_weight[:, None]
+            args = data.design, data.y, weights, start, expert_alphas(experts), scale
+            coef, _ = fit_glm(kernels, *args, glm_power(experts[0]))
+            return set_linear_experts(experts, coef, mean, scale, data.design)
         if self.kind != "regression":
             return fit_experts(
                 experts,
@@ -294,11 +306,12 @@ class RegressionExperts:
         Experts other than batched linear ones predict on ``host_X`` (a numpy
         copy of X, made here if not given).
         """
-        if self.kind == "regression":
+        if self.kind in ("regression", "glm"):
             xp = namespace(self.feature_mean)  # X may be sparse
             coef = xp.stack([expert.coef_ for expert in experts], axis=1)
-            intercept = [expert.intercept_ for expert in experts]
-            return X @ coef + xp.asarray(intercept, device=device(coef))
+            intercept = xp.asarray([e.intercept_ for e in experts], device=device(coef))
+            linear = X @ coef + intercept
+            return xp.exp(linear) if self.kind == "glm" else linear
         host_X = to_host(X) if host_X is None else host_X
         means = np.column_stack([expert.predict(host_X) for expert in experts])
         return to_device(means, X)

@@ -442,9 +442,7 @@ class StudentTFamily:
     def predictive(self, predictions, dispersion):
         """Frozen ``scipy.stats.t`` broadcasting to (n, K)."""
         scale2, df = np.asarray(dispersion)
-        return stats.t(
-            df=df[None, :], loc=predictions, scale=np.sqrt(scale2)[None, :]
-        )
+        return stats.t(df=df[None, :], loc=predictions, scale=np.sqrt(scale2)[None, :])
 
 
 LIKELIHOODS = ("gaussian", "student_t", "poisson", "gamma")

@@ -1,0 +1,176 @@
+"""Batched GLM experts: Poisson, Gamma and Tweedie regressions fitted together.
+
+PoissonRegressor, GammaRegressor and TweedieRegressor experts with a log
+link are not fitted one by one: iteratively reweighted least squares
+(IRLS) builds all K weighted normal equations in one pass over the
+standardised design (``kernels.weighted_normal_equations`` with the working
+weights), solves the K small systems, and returns genuine fitted
+estimators of the user's class whose ``coef_`` and ``intercept_`` are what
+that class's own fit with ``sample_weight = sample_weight * R[:, k]``
+gives.
+
+scikit-learn's GLMs minimise ``1 / (2 sum(sw)) sum_i sw_i deviance_i +
+alpha / 2 ||coef||^2``; multiplied by ``sum(sw)`` that is the negative
+log-likelihood (up to the dispersion) plus ``sum(sw) alpha / 2 ||coef||^2``:
+the ridge of expert k is its ``alpha`` times its total weight.
+"""
+
+import numpy as np
+from sklearn.linear_model import GammaRegressor, PoissonRegressor, TweedieRegressor
+
+from ._array_utils import namespace, to_device, to_host
+from ._solvers import solve_psd
+
+#: IRLS stops when no coefficient (standardised) moves more than this.
+GLM_TOL = 1e-10
+
+#: Most IRLS iterations per fit (each one pass over the data).
+GLM_MAX_ITER = 100
+
+# Linear predictors are clipped here before exp, so that a trial step
+# cannot overflow; it is rejected by the step test anyway.
+_MAX_ETA = 700.0
+
+
+def glm_power(estimator):
+    """Tweedie power of a GLM expert the batched path fits, or None.
+
+    PoissonRegressor (1), GammaRegressor (2) and TweedieRegressor with a log
+    link (``link="log"``, or ``"auto"`` with ``power > 0``).
+    """
+    kind = type(estimator)
+    if kind is PoissonRegressor:
+        return 1.0
+    if kind is GammaRegressor:
+        return 2.0
+    if kind is TweedieRegressor:
+        params = estimator.get_params()
+        power = float(params["power"])
+        if params["link"] == "log" or (params["link"] == "auto" and power > 0):
+            return power
+    return None
+
+
+def glm_objective(y, mean, weights, power):
+    """``sum_i w_ik * half_deviance(y_i, mean_ik)`` up to terms free of the
+    mean, per expert (K,): the negative log-likelihood IRLS lowers."""
+    xp = namespace(mean)
+    y = y[:, None]
+    if power == 1:
+        terms = mean - y * xp.log(mean)
+    elif power == 2:
+        terms = y / mean + xp.log(mean)
+    else:
+        terms = mean ** (2 - power) / (2 - power) - y * mean ** (1 - power) / (
+            1 - power
+        )
+    return xp.sum(weights * terms, axis=0)
+
+
+def _penalised(y, design, coef, weights, power, ridge):
+    """Objective per expert (host array) and the means at ``coef``."""
+    xp = namespace(design)
+    eta = xp.clip(design @ to_device(coef, design), max=_MAX_ETA)
+    mean = xp.exp(eta)
+    value = to_host(glm_objective(y, mean, weights, power))
+    return value + 0.5 * np.sum(ridge * coef[:-1] ** 2, axis=0), eta, mean
+
+
+def solve_ridge(grams, moments, ridge):
+    """Solutions of ``(grams_k + diag(ridge_k, 0)) coef_k = moments_k``, (p, K).
+
+    ``ridge`` (p - 1, K) penalises every coefficient but the intercept.
+    """
+    ridged = np.array(grams, dtype=np.float64)
+    diagonal = np.arange(ridged.shape[1] - 1)
+    ridged[:, diagonal, diagonal] += ridge.T
+    return solve_psd(ridged, np.asarray(moments).T).T
+
+
+def fit_glm(
+    kernels,
+    design,
+    y,
+    weights,
+    start,
+    alphas,
+    feature_scale,
+    power,
+    *,
+    max_iter=GLM_MAX_ITER,
+    tol=GLM_TOL,
+):
+    """Weighted log-link GLMs of K experts by IRLS.
+
+    Minimises, for each expert k, ``sum_i weights_ik half_deviance(y_i,
+    exp(design_i @ coef_k)) + 1/2 sum_j ridge_jk coef_jk**2`` (the
+    intercept, last, unpenalised) by IRLS with step halving, each expert
+    on its own step.
+
+    Parameters
+    ----------
+    kernels : module
+    design : array of shape (n, p)
+        Standardised features and a final column of ones.
+    y : array of shape (n,)
+    weights : array of shape (n, K)
+        ``sample_weight * R[:, k]``.
+    start : ndarray of shape (p, K) or None
+        Starting weights (host); None: each expert's weighted mean.
+    alphas : ndarray of shape (K,)
+        Each expert's ``alpha`` in scikit-learn's units (per unit of the
+        expert's total weight, on the raw features).
+    feature_scale : ndarray of shape (p - 1,)
+        The standardisation of the design (host).
+    power : float
+        Tweedie power: 1 Poisson, 2 Gamma.
+    max_iter : int, default=GLM_MAX_ITER
+    tol : float, default=GLM_TOL
+        Stop when no standardised coefficient moves more than this.
+
+    Returns
+    -------
+    coef : ndarray of shape (p, K)
+        Standardised weights (host): ``exp(design @ coef)`` are the means.
+    n_iter : int
+        IRLS iterations (passes over the data).
+    """
+    xp = namespace(design)
+    totals = to_host(xp.sum(weights, axis=0))
+    ridge = (alphas * totals)[None, :] / feature_scale[:, None] ** 2
+    if start is None:
+        start = np.zeros((design.shape[1], weights.shape[1]))
+        means = to_host(y @ weights) / np.maximum(totals, 1e-300)
+        start[-1] = np.log(np.maximum(means, 1e-10))
+    coef = start
+    value, eta, mean = _penalised(y, design, coef, weights, power, ridge)
+    ones = xp.ones_like(y)
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 (returned)
+        # Working weights w mu^(2-p), working response eta + (y - mu) / mu.
+        working = weights * mean ** (2 - power)
+        grams, _ = kernels.weighted_normal_equations(design, y, working, ones)
+        residual = weights * mean ** (1 - power) * (y[:, None] - mean)
+        moments = design.T @ (working * eta + residual)
+        target = solve_ridge(to_host(grams), to_host(moments), ridge)
+        step = np.ones(coef.shape[1])
+        for _ in range(40):
+            candidate = coef + step * (target - coef)
+            new_value, new_eta, new_mean = _penalised(
+                y, design, candidate, weights, power, ridge
+            )
+            worse = new_value > value + 1e-13 * np.abs(value)
+            if not worse.any():
+                break
+            step = np.where(worse, 0.5 * step, step)
+        else:
+            # No descent for some expert (at its optimum to rounding): keep it.
+            candidate[:, worse] = coef[:, worse]
+            new_value, new_eta, new_mean = _penalised(
+                y, design, candidate, weights, power, ridge
+            )
+        moved = float(np.max(np.abs(candidate - coef), initial=0.0))
+        coef, value, eta, mean = candidate, new_value, new_eta, new_mean
+        if moved < tol:
+            break
+    return coef, n_iter
