@@ -19,7 +19,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import has_fit_parameter
 
 from ._array_utils import device, namespace, to_device, to_host
-from ._glm import fit_glm, glm_power
+from ._glm import fit_glm, fitted_glms, glm_power
 from ._solvers import EXPERT_NEWTON_BUDGET, fit_multinomial, solve_psd
 
 RESPONSIBILITY_THRESHOLD = 1e-8
@@ -272,12 +272,13 @@ class RegressionExperts:
         """M-step of the experts; returns them fitted."""
         if self.kind == "glm":  # log-link GLMs by IRLS, warm started
             mean, scale = to_host(self.feature_mean), to_host(self.feature_scale)
-            fitted = all(hasattr(expert, "coef_") for expert in experts)
+            fitted = all(hasattr(e, "coef_") for e in experts)
             start = linear_expert_weights(experts, mean, scale) if fitted else None
             weights = responsibilities * data.sample_weight[:, None]
             args = data.design, data.y, weights, start, expert_alphas(experts), scale
-            coef, _ = fit_glm(kernels, *args, glm_power(experts[0]))
-            return set_linear_experts(experts, coef, mean, scale, data.design)
+            coef, n_iter = fit_glm(kernels, *args, glm_power(experts[0]))
+            experts = set_linear_experts(experts, coef, mean, scale, data.design)
+            return fitted_glms(experts, n_iter)
         if self.kind != "regression":
             return fit_experts(
                 experts,

@@ -174,3 +174,16 @@ def fit_glm(
         if moved < tol:
             break
     return coef, n_iter
+
+
+def fitted_glms(experts, n_iter):
+    """Batched GLM experts completed as their own ``fit`` leaves them.
+
+    Besides ``coef_`` and ``intercept_`` (set by the caller), scikit-learn's
+    GLMs keep the loss their ``predict`` applies the inverse link of, built
+    by their own ``_get_loss()``, and ``n_iter_``.
+    """
+    for expert in experts:
+        expert._base_loss = expert._get_loss()
+        expert.n_iter_ = n_iter
+    return experts
