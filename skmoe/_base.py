@@ -31,13 +31,9 @@ from ._backend import (
     resolve_backend,
 )
 from ._em import fit_em
-from ._engines import (
-    FusedEngine,
-    GeneralEngine,
-    make_training_data,
-    weighted_scaling,
-)
+from ._engines import FusedEngine, GeneralEngine, weighted_scaling
 from ._experts import batched_kind, make_experts
+from ._features import resolve_columns, take_columns
 from ._gate import SoftmaxGate, make_gate
 from ._init import check_initial_responsibilities, initial_responsibilities
 from ._online import step_size, stepwise_em_step
@@ -74,6 +70,8 @@ class BaseMixtureOfExperts(PredictionMixin, BaseEstimator, metaclass=ABCMeta):
     _DEVICE_ATTRIBUTES = (
         "_feature_mean",
         "_feature_scale",
+        "_gate_mean",
+        "_gate_scale",
         "expert_weights_",
         "log_likelihood_path_",
     )
@@ -199,7 +197,9 @@ class BaseMixtureOfExperts(PredictionMixin, BaseEstimator, metaclass=ABCMeta):
         self : object
             The fitted estimator.
         """
+        raw_X = X
         X, y, sample_weight = self._validate_fit_data(X, y, sample_weight)
+        self._resolve_features(raw_X, X.shape[1])
         previous_classes = getattr(self, "classes_", None)
         # What experts that only take numpy see: the input itself if it is
         # numpy (kept sparse if it is), else a host copy made when needed.
@@ -210,13 +210,16 @@ class BaseMixtureOfExperts(PredictionMixin, BaseEstimator, metaclass=ABCMeta):
         self._batched = batched_kind(self.estimator_)
         continuing = self.warm_start and hasattr(self, "experts_")
         if continuing:
-            self._check_warm_start(X, previous_classes)
+            self._check_warm_start(self._expert_X(X), previous_classes)
             self._move_fitted_arrays(lambda array: to_device(array, X))
         else:
-            self._feature_mean, self._feature_scale = weighted_scaling(X, sample_weight)
-        data = make_training_data(
-            X, y, sample_weight, self._feature_mean, self._feature_scale, host_X
-        )
+            self._feature_mean, self._feature_scale = weighted_scaling(
+                self._expert_X(X), sample_weight
+            )
+            self._gate_mean, self._gate_scale = weighted_scaling(
+                take_columns(X, self._gate_columns), sample_weight
+            )
+        data = self._data(X, y, sample_weight, host_X)
         initial = None
         if not (isinstance(self.init, str) or continuing):
             initial = check_initial_responsibilities(
@@ -244,6 +247,14 @@ class BaseMixtureOfExperts(PredictionMixin, BaseEstimator, metaclass=ABCMeta):
         self._n_experts_fitted = self.n_experts
         return self
 
+    def _resolve_features(self, X, n_features):
+        """Column indices of ``gate_features`` and ``expert_features``."""
+        names = getattr(self, "feature_names_in_", None)
+        self._gate_columns, self._expert_columns = (
+            resolve_columns(getattr(self, name), X, n_features, names, name)
+            for name in ("gate_features", "expert_features")
+        )
+
     def _run_starter(self, data, continuing, initial):
         """``start_run(run) -> (engine, initial responsibilities)`` of a fit."""
         rng = check_random_state(self.random_state)
@@ -263,8 +274,8 @@ class BaseMixtureOfExperts(PredictionMixin, BaseEstimator, metaclass=ABCMeta):
             gate = make_gate(
                 self.gate,
                 self.n_experts,
-                self._feature_mean,
-                self._feature_scale,
+                self._gate_mean,
+                self._gate_scale,
                 random_state=rng,
             )
             if initial is None:
@@ -292,6 +303,7 @@ class BaseMixtureOfExperts(PredictionMixin, BaseEstimator, metaclass=ABCMeta):
             and isinstance(gate, SoftmaxGate)
             and self.routing == "soft"
             and family.name == "gaussian"
+            and data.gate_design is data.design  # one design for both
         ):
             return FusedEngine(
                 data,
@@ -413,9 +425,7 @@ class BaseMixtureOfExperts(PredictionMixin, BaseEstimator, metaclass=ABCMeta):
         X = self._validate_X(X, "partial_fit")
         y = self._encode_targets(y, X.shape[0])
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
-        data = make_training_data(
-            X, y, sample_weight, self._feature_mean, self._feature_scale
-        )
+        data = self._data(X, y, sample_weight)
         engine = GeneralEngine(
             data,
             self.experts_,

@@ -135,6 +135,7 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
 
     def _predict_proba(self, X):
         weights = self._routing(X)
+        X = self._expert_X(X)
         if self._on_device():
             # Every expert on every row (the array API has no scatter); experts
             # other than batched logistic ones predict on one host copy.

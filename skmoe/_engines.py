@@ -62,8 +62,11 @@ class Parameters(NamedTuple):
 class TrainingData:
     """Arrays of one fit: raw features, standardised design with a ones column.
 
-    All on the device of the fit; ``host_X`` are the features as experts that
-    only take numpy see them (copied from the device once, when first needed).
+    All on the device of the fit. ``X`` and ``design`` are the experts'
+    features, ``gate_X`` and ``gate_design`` the gate's (the same arrays
+    unless ``gate_features`` and ``expert_features`` differ); ``host_X`` are
+    the experts' features as experts that only take numpy see them (copied
+    from the device once, when first needed).
     """
 
     X: object
@@ -71,6 +74,12 @@ class TrainingData:
     y: object
     sample_weight: object
     _host_X: object = None
+    gate_X: object = None
+    gate_design: object = None
+
+    def __post_init__(self):
+        if self.gate_X is None:
+            self.gate_X, self.gate_design = self.X, self.design
 
     @property
     def host_X(self):
@@ -95,20 +104,34 @@ def weighted_scaling(X, sample_weight):
     return mean, xp.where(constant, xp.ones_like(scale), scale)
 
 
-def make_training_data(X, y, sample_weight, feature_mean, feature_scale, host_X=None):
-    """The arrays one EM run reads: raw and standardised features, targets."""
+def standardised_design(X, feature_mean, feature_scale):
+    """``[(X - mean) / scale, 1]``: the standardised features and a ones column."""
     if not is_numpy(X):
         xp = namespace(X)
         ones = xp.ones((X.shape[0], 1), dtype=xp.float64, device=device(X))
-        standard = (X - feature_mean) / feature_scale
-        design = xp.concat([standard, ones], axis=1)
-        return TrainingData(X, design, y, sample_weight, host_X)
+        return xp.concat([(X - feature_mean) / feature_scale, ones], axis=1)
     design = np.empty((X.shape[0], X.shape[1] + 1))
     dense = X.toarray() if sparse.issparse(X) else X
     np.subtract(dense, feature_mean, out=design[:, :-1])
     design[:, :-1] /= feature_scale
     design[:, -1] = 1.0
-    return TrainingData(X, design, y, sample_weight, host_X)
+    return design
+
+
+def make_training_data(
+    X, y, sample_weight, feature_mean, feature_scale, host_X=None, gate=None
+):
+    """The arrays one EM run reads: raw and standardised features, targets.
+
+    ``gate``: ``(gate_X, gate_mean, gate_scale)`` when the gate sees other
+    columns than the experts; None when it sees theirs.
+    """
+    design = standardised_design(X, feature_mean, feature_scale)
+    if gate is None:
+        return TrainingData(X, design, y, sample_weight, host_X)
+    gate_X, gate_mean, gate_scale = gate
+    gate_design = standardised_design(gate_X, gate_mean, gate_scale)
+    return TrainingData(X, design, y, sample_weight, host_X, gate_X, gate_design)
 
 
 def keep_top(weights, k):
@@ -193,7 +216,7 @@ class GeneralEngine:
 
     @property
     def gate_input(self):
-        return self.data.design if self.gate.uses_design else self.data.X
+        return self.data.gate_design if self.gate.uses_design else self.data.gate_X
 
     @property
     def totals(self):

@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._array_utils import device, is_numpy, namespace, to_device, to_host
 from ._backend import get_kernels
 from ._engines import GeneralEngine, keep_top, make_training_data
+from ._features import same_columns, take_columns
 
 
 class PredictionMixin:
@@ -38,10 +39,31 @@ class PredictionMixin:
             self, X, accept_sparse="csr", dtype=xp.float64, reset=False
         )
 
-    def _data(self, X, y=None):
-        """The arrays of validated X (and encoded y) as the engines see them."""
-        ones = to_device(np.ones(X.shape[0]), X)
-        return make_training_data(X, y, ones, self._feature_mean, self._feature_scale)
+    def _data(self, X, y=None, sample_weight=None, host_X=None):
+        """The arrays of validated X (and encoded y) as the engines see them:
+        the experts' columns and the gate's (``expert_features``,
+        ``gate_features``), each standardised as in fit."""
+        if sample_weight is None:
+            sample_weight = to_device(np.ones(X.shape[0]), X)
+        gate = None
+        if not same_columns(self._gate_columns, self._expert_columns):
+            gate_X = take_columns(X, self._gate_columns)
+            gate = gate_X, self._gate_mean, self._gate_scale
+        if host_X is not None:
+            host_X = take_columns(host_X, self._expert_columns)
+        return make_training_data(
+            self._expert_X(X),
+            y,
+            sample_weight,
+            self._feature_mean,
+            self._feature_scale,
+            host_X,
+            gate,
+        )
+
+    def _expert_X(self, X):
+        """The columns of validated X the experts see (``expert_features``)."""
+        return take_columns(X, self._expert_columns)
 
     def gate_proba(self, X):
         """Gate probabilities: how much each expert is trusted for each sample.
@@ -60,7 +82,8 @@ class PredictionMixin:
 
     def _gate_proba(self, X):
         """``gate_proba`` of already validated X."""
-        inputs = self._data(X).design if self.gate_.uses_design else X
+        data = self._data(X)
+        inputs = data.gate_design if self.gate_.uses_design else data.gate_X
         log_proba = self.gate_.log_proba(inputs, self._kernels)
         return namespace(log_proba).exp(log_proba)
 

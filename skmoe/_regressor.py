@@ -234,6 +234,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         """
         X = self._validate_X(X)
         weights = self._routing(X)
+        X = self._expert_X(X)
         if self._on_device():
             # Linear experts on the device: every expert on every row (the
             # array API has no scatter); others predict on a host copy.
