@@ -139,7 +139,13 @@ class PredictionMixin:
             Its sum on the training data is ``log_likelihood_`` (its sum
             weighted by the ``sample_weight`` of the fit, if one was given).
         """
-        X = self._validate_X(X, "log_likelihood")
+        log_gate, log_expert, sample_weight = self._log_joint(X, y, "log_likelihood")
+        return self._kernels.e_step(log_gate, log_expert, sample_weight)[1]
+
+    def _log_joint(self, X, y, method):
+        """``log g_k(x_i)`` and ``log p_k(y_i | x_i)``, (n, K) each, and unit
+        sample weights, at the fitted parameters."""
+        X = self._validate_X(X, method)
         y = to_device(self._encode_targets(y, X.shape[0]), X)
         engine = GeneralEngine(
             self._data(X, y),
@@ -151,9 +157,7 @@ class PredictionMixin:
             dispersion=self._fitted_dispersion(),
         )
         log_gate = self.gate_.log_proba(engine.gate_input, self._kernels)
-        return self._kernels.e_step(
-            log_gate, engine.log_expert(), engine.data.sample_weight
-        )[1]
+        return log_gate, engine.log_expert(), engine.data.sample_weight
 
     def _n_parameters(self):
         """Free parameters: the gate's, the experts' and the family's."""
@@ -204,6 +208,32 @@ class PredictionMixin:
         """
         log_likelihood = to_host(self.log_likelihood(X, y))
         return -2 * log_likelihood.sum() + 2 * self._n_parameters()
+
+    def icl(self, X, y):
+        """Integrated completed likelihood: BIC minus twice the log of each
+        sample's largest responsibility.
+
+        As R's flexmix computes it, ``-2 * clogLik + n_params * log n``,
+        where the classification log-likelihood ``clogLik`` sums, over the
+        samples, ``log g_k(x_i) p_k(y_i | x_i)`` of each sample's most
+        responsible expert k: BIC penalised by how much the experts overlap.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+        y : array-like of shape (n_samples,)
+            Their targets.
+
+        Returns
+        -------
+        icl : float
+            Lower is better.
+        """
+        log_gate, log_expert, _ = self._log_joint(X, y, "icl")
+        joint = to_host(log_gate + log_expert)
+        classification = np.max(joint, axis=1).sum()
+        return -2 * classification + self._n_parameters() * np.log(len(joint))
 
 
 def expert_n_parameters(expert):

@@ -5,18 +5,19 @@ from numbers import Integral
 import numpy as np
 from sklearn.base import clone
 
-_CRITERIA = ("bic", "aic")
+_CRITERIA = ("bic", "aic", "icl")
 
 
 def select_n_experts(estimator, X, y, n_experts=range(1, 6), *, criterion="bic"):
-    """Fit a mixture for each number of experts and keep the best by BIC or AIC.
+    """Fit a mixture for each number of experts and keep the best by BIC, AIC or ICL.
 
     The counterpart of flexmix's ``stepFlexmix``: one fit per candidate K
     (each with the estimator's own ``n_init`` restarts), compared by an
     information criterion on the training data. BIC (the default) is
-    consistent for the number of components; AIC tends to choose more.
-    Both need experts with a known number of parameters (linear models) and
-    the built-in gate.
+    consistent for the number of components; AIC tends to choose more; ICL
+    (BIC penalised by the overlap of the experts, as flexmix's ``ICL``)
+    prefers well-separated regimes. All need experts with a known number of
+    parameters (linear models and GLMs) and the built-in gate.
 
     Parameters
     ----------
@@ -26,7 +27,7 @@ def select_n_experts(estimator, X, y, n_experts=range(1, 6), *, criterion="bic")
     y : array-like of shape (n_samples,)
     n_experts : iterable of int, default=range(1, 6)
         The candidate numbers of experts.
-    criterion : {"bic", "aic"}, default="bic"
+    criterion : {"bic", "aic", "icl"}, default="bic"
 
     Returns
     -------
@@ -34,7 +35,7 @@ def select_n_experts(estimator, X, y, n_experts=range(1, 6), *, criterion="bic")
         The fitted estimator with the lowest criterion.
     results : pandas.DataFrame
         One row per candidate, indexed by ``n_experts``: ``log_likelihood``,
-        ``n_parameters``, ``bic``, ``aic`` and ``converged``.
+        ``n_parameters``, ``bic``, ``aic``, ``icl`` and ``converged``.
 
     Examples
     --------
@@ -45,7 +46,7 @@ def select_n_experts(estimator, X, y, n_experts=range(1, 6), *, criterion="bic")
     ...     MixtureOfExpertsRegressor(n_init=5, random_state=0), X, y, range(1, 4)
     ... )
     >>> list(results.columns)
-    ['log_likelihood', 'n_parameters', 'bic', 'aic', 'converged']
+    ['log_likelihood', 'n_parameters', 'bic', 'aic', 'icl', 'converged']
     """
     import pandas as pd
 
@@ -73,6 +74,7 @@ def select_n_experts(estimator, X, y, n_experts=range(1, 6), *, criterion="bic")
                 "n_parameters": int(round((aic + 2 * log_likelihood) / 2)),
                 "bic": model.bic(X, y),
                 "aic": aic,
+                "icl": model.icl(X, y),
                 "converged": model.converged_,
             }
         )
