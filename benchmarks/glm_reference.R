@@ -5,7 +5,7 @@
 ##
 ## - flexmix's patent model (Wang, Cockburn & Puterman, 1998; flexmix's
 ##   vignette): flexmix(Patents ~ lgRD, k = K, model = FLXMRglm(family =
-##   "poisson"), concomitant = FLXPmultinom(~ RDS)), best of many starts,
+##   "poisson"), concomitant = FLXPmultinom(~ RDS)), best of 50 starts,
 ##   for K = 2 and 3.
 ## - mixtools' NOdata: regmixEM(NO, Equivalence, k = 2) (as the issue writes
 ##   it: y = NO, x = Equivalence) and regmixEM(Equivalence, NO, k = 2) (the
@@ -29,7 +29,7 @@ if (Sys.getenv("WRITE_DATA") == "1") {
 CTRL <- list(minprior = 0, tolerance = 1e-12, iter.max = 5000)
 for (K in 2:3) {
   best <- NULL
-  for (i in 1:200) {
+  for (i in 1:50) {
     set.seed(i)
     m <- try(flexmix(Patents ~ lgRD, data = patent, k = K,
                      model = FLXMRglm(family = "poisson"),
@@ -46,7 +46,7 @@ for (K in 2:3) {
 
 nodata_best <- function(y, x) {
   best <- NULL
-  for (i in 1:200) {
+  for (i in 1:30) {
     set.seed(i)
     m <- try(suppressWarnings(capture.output(
       fit <- regmixEM(y, x, k = 2, epsilon = 1e-12, maxit = 20000))),

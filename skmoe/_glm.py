@@ -24,8 +24,10 @@ from ._solvers import solve_psd
 #: IRLS stops when no coefficient (standardised) moves more than this.
 GLM_TOL = 1e-10
 
-#: Most IRLS iterations per fit (each one pass over the data).
+#: Most IRLS iterations of a fit from a cold start (each one pass over the
+#: data), and of a warm-started fit (a generalised M-step within EM).
 GLM_MAX_ITER = 100
+GLM_WARM_ITER = 1
 
 # Linear predictors are clipped here before exp, so that a trial step
 # cannot overflow; it is rejected by the step test anyway.
@@ -51,29 +53,29 @@ def glm_power(estimator):
     return None
 
 
-def glm_objective(y, mean, weights, power):
-    """``sum_i w_ik * half_deviance(y_i, mean_ik)`` up to terms free of the
-    mean, per expert (K,): the negative log-likelihood IRLS lowers."""
-    xp = namespace(mean)
+def glm_objective(y, eta, weights, power):
+    """``sum_i w_ik * half_deviance(y_i, exp(eta_ik))`` up to terms free of
+    the mean, per expert (K,): the negative log-likelihood IRLS lowers."""
+    xp = namespace(eta)
     y = y[:, None]
     if power == 1:
-        terms = mean - y * xp.log(mean)
+        terms = xp.exp(eta) - y * eta
     elif power == 2:
-        terms = y / mean + xp.log(mean)
+        terms = y * xp.exp(-eta) + eta
     else:
-        terms = mean ** (2 - power) / (2 - power) - y * mean ** (1 - power) / (
-            1 - power
-        )
+        terms = xp.exp((2 - power) * eta) / (2 - power) - y * xp.exp(
+            (1 - power) * eta
+        ) / (1 - power)
     return xp.sum(weights * terms, axis=0)
 
 
 def _penalised(y, design, coef, weights, power, ridge):
-    """Objective per expert (host array) and the means at ``coef``."""
+    """Objective per expert (host array) and the linear predictors at ``coef``."""
     xp = namespace(design)
-    eta = xp.clip(design @ to_device(coef, design), max=_MAX_ETA)
-    mean = xp.exp(eta)
-    value = to_host(glm_objective(y, mean, weights, power))
-    return value + 0.5 * np.sum(ridge * coef[:-1] ** 2, axis=0), eta, mean
+    eta = design @ to_device(coef, design)
+    eta = xp.where(eta > _MAX_ETA, xp.full_like(eta, _MAX_ETA), eta)
+    value = to_host(glm_objective(y, eta, weights, power))
+    return value + 0.5 * np.sum(ridge * coef[:-1] ** 2, axis=0), eta
 
 
 def solve_ridge(grams, moments, ridge):
@@ -97,7 +99,7 @@ def fit_glm(
     feature_scale,
     power,
     *,
-    max_iter=GLM_MAX_ITER,
+    max_iter=None,
     tol=GLM_TOL,
 ):
     """Weighted log-link GLMs of K experts by IRLS.
@@ -124,7 +126,12 @@ def fit_glm(
         The standardisation of the design (host).
     power : float
         Tweedie power: 1 Poisson, 2 Gamma.
-    max_iter : int, default=GLM_MAX_ITER
+    max_iter : int, default=None
+        IRLS iterations at most. None: ``GLM_MAX_ITER`` from a cold start
+        (the fit converges), ``GLM_WARM_ITER`` from ``start``: within EM,
+        where the experts start from the last M-step's fit, one step that
+        lowers every expert's objective is a generalised M-step, and at
+        EM's convergence it is the exact one.
     tol : float, default=GLM_TOL
         Stop when no standardised coefficient moves more than this.
 
@@ -142,23 +149,26 @@ def fit_glm(
         start = np.zeros((design.shape[1], weights.shape[1]))
         means = to_host(y @ weights) / np.maximum(totals, 1e-300)
         start[-1] = np.log(np.maximum(means, 1e-10))
+    elif max_iter is None:
+        max_iter = GLM_WARM_ITER
+    max_iter = GLM_MAX_ITER if max_iter is None else max_iter
     coef = start
-    value, eta, mean = _penalised(y, design, coef, weights, power, ridge)
+    value, eta = _penalised(y, design, coef, weights, power, ridge)
     ones = xp.ones_like(y)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):  # noqa: B007 (returned)
-        # Working weights w mu^(2-p), working response eta + (y - mu) / mu.
-        working = weights * mean ** (2 - power)
+        # Working weights w mu^(2-p), working response eta + (y - mu) / mu:
+        # w mu^(2-p) (eta + (y - mu) / mu) = working * eta + w mu^(1-p) (y - mu).
+        mean = xp.exp(eta)
+        working = weights * mean if power == 1 else weights * mean ** (2 - power)
         grams, _ = kernels.weighted_normal_equations(design, y, working, ones)
-        residual = weights * mean ** (1 - power) * (y[:, None] - mean)
-        moments = design.T @ (working * eta + residual)
+        scaled = weights if power == 1 else weights * mean ** (1 - power)
+        moments = design.T @ (working * eta + scaled * (y[:, None] - mean))
         target = solve_ridge(to_host(grams), to_host(moments), ridge)
         step = np.ones(coef.shape[1])
         for _ in range(40):
             candidate = coef + step * (target - coef)
-            new_value, new_eta, new_mean = _penalised(
-                y, design, candidate, weights, power, ridge
-            )
+            new_value, new_eta = _penalised(y, design, candidate, weights, power, ridge)
             worse = new_value > value + 1e-13 * np.abs(value)
             if not worse.any():
                 break
@@ -166,11 +176,9 @@ def fit_glm(
         else:
             # No descent for some expert (at its optimum to rounding): keep it.
             candidate[:, worse] = coef[:, worse]
-            new_value, new_eta, new_mean = _penalised(
-                y, design, candidate, weights, power, ridge
-            )
+            new_value, new_eta = _penalised(y, design, candidate, weights, power, ridge)
         moved = float(np.max(np.abs(candidate - coef), initial=0.0))
-        coef, value, eta, mean = candidate, new_value, new_eta, new_mean
+        coef, value, eta = candidate, new_value, new_eta
         if moved < tol:
             break
     return coef, n_iter

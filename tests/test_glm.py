@@ -7,7 +7,13 @@ from sklearn.linear_model import GammaRegressor, PoissonRegressor, TweedieRegres
 
 from skmoe import MixtureOfExpertsRegressor
 from skmoe._engines import make_training_data, weighted_scaling
-from skmoe._experts import RegressionExperts, batched_kind, make_experts
+from skmoe._experts import (
+    RegressionExperts,
+    batched_kind,
+    linear_expert_weights,
+    make_experts,
+)
+from skmoe._glm import glm_objective
 from skmoe._kernels import _numba, _xp
 
 
@@ -66,10 +72,23 @@ def test_glm_experts_continue_from_their_fit():
     model = RegressionExperts("glm", mean, scale)
     experts = make_experts(PoissonRegressor(), 3, np.random.RandomState(0))
     experts = model.fit(experts, data, responsibilities, _xp)
-    first = [expert.n_iter_ for expert in experts]
+    assert experts[0].n_iter_ > 1  # a cold start converges
+    coef = [expert.coef_.copy() for expert in experts]
+    # Within EM, experts continue from their fit with one IRLS step (a
+    # generalised M-step): at the optimum it moves nothing...
     experts = model.fit(experts, data, responsibilities, _xp)
-    # Warm started at the optimum: one IRLS pass confirms it.
-    assert experts[0].n_iter_ == 1 < first[0]
+    assert experts[0].n_iter_ == 1
+    for expert, previous in zip(experts, coef):
+        np.testing.assert_allclose(expert.coef_, previous, atol=1e-9)
+    # ...and elsewhere it lowers every expert's objective.
+    other = np.roll(responsibilities, 1, axis=1)
+    weights = other * sample_weight[:, None]
+    before = glm_objective(y, data.design @ linear_expert_weights(experts, mean, scale),
+                           weights, 1.0)  # fmt: skip
+    experts = model.fit(experts, data, other, _xp)
+    after = glm_objective(y, data.design @ linear_expert_weights(experts, mean, scale),
+                          weights, 1.0)  # fmt: skip
+    assert np.all(after < before)
 
 
 def test_tweedie_identity_link_is_not_batched():
