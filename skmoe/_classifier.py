@@ -34,6 +34,8 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         the standardised data, warm-started from one M-step to the next.
     {n_experts}
     {gate}
+    {gate_features}
+    {expert_features}
     {init}
     {n_init}
     {max_iter}

@@ -19,6 +19,24 @@ gate : classifier, default=None
     with ``predict_proba`` and a ``sample_weight`` in its ``fit`` is fitted
     on the responsibilities as soft targets (each sample once per expert,
     weighted by its responsibility).""",
+    "gate_features": """\
+gate_features : list of int or str, boolean mask, callable or None, \
+default=None
+    The columns of X the gate sees: None, all of them; a list of column
+    indices, of column names (DataFrame input), a boolean mask, or a
+    callable returning one of those from X (such as
+    ``sklearn.compose.make_column_selector``). Resolved at fit and applied
+    at every later method. ``[]``: a gate with an intercept only, that is
+    constant mixing weights (a mixture of regressions, as mixtools'
+    ``regmixEM``); the gate's standardisation and ``coef_`` are on its own
+    columns.""",
+    "expert_features": """\
+expert_features : list of int or str, boolean mask, callable or None, \
+default=None
+    The columns of X the experts see, as ``gate_features``; the experts'
+    ``coef_`` and ``n_features_in_`` are on those columns (flexmix's
+    ``Patents ~ lgRD`` with ``concomitant = FLXPmultinom(~ RDS)`` is
+    ``expert_features=["lgRD"], gate_features=["RDS"]``).""",
     "init": """\
 init : {"tree", "kmeans", "random"} or array-like of shape \
 (n_samples, n_experts), default="tree"

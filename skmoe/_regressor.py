@@ -41,9 +41,27 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         get the responsibilities as weights; others are fitted on the samples
         they are most responsible for. ``LinearRegression`` and ``Ridge``
         experts are fitted together from their weighted normal equations,
-        and with the built-in gate in one pass over the data per iteration.
+        and with the built-in gate in one pass over the data per iteration;
+        PoissonRegressor, GammaRegressor and TweedieRegressor experts (log
+        link) together by IRLS from their weighted normal equations.
     {n_experts}
     {gate}
+    likelihood : {{"auto", "gaussian", "student_t", "poisson", "gamma"}}, \
+default="auto"
+        The experts' likelihood family. "auto" follows the expert's own loss:
+        PoissonRegressor, TweedieRegressor(power=1) and ``loss="poisson"``
+        (HistGradientBoostingRegressor, MLPRegressor) give "poisson";
+        GammaRegressor, TweedieRegressor(power=2) and ``loss="gamma"`` give
+        "gamma"; anything else "gaussian". "poisson": counts,
+        ``Poisson(y; f_k(x))``. "gamma": positive targets,
+        ``Gamma(y; shape = 1 / phi_k, scale = f_k(x) phi_k)``, one dispersion
+        ``phi_k`` per expert. "student_t": robust experts (as meteorits'
+        tMoE), ``t(y; df_k, loc = f_k(x), scale = sigma_k)``, fitted by ECM:
+        each sample's latent precision multiplies the experts' sample
+        weights, so that outliers barely move them. Poisson and Gamma experts
+        should predict a positive mean (a log link).
+    {gate_features}
+    {expert_features}
     {init}
     {n_init}
     {max_iter}

@@ -185,3 +185,22 @@ def test_plots_with_a_constant_gate():
     moe.fit(X, y)
     assert plot_experts(moe, X, y) is not None
     assert plot_gate(moe, X) is not None
+
+
+def test_classifier_gate_and_expert_features():
+    from skmoe import MixtureOfExpertsClassifier
+    from skmoe.datasets import make_moe_classification
+
+    X, y = make_moe_classification(n_samples=400, n_features=3, random_state=0)
+    clf = MixtureOfExpertsClassifier(
+        n_experts=2, gate_features=[0], expert_features=[1, 2], random_state=0
+    ).fit(X, y)
+    assert clf.gate_.coef_.shape == (1, 2)
+    assert clf.experts_[0].coef_.shape[1] == 2
+    gate = clf.gate_proba(X)
+    proba = sum(
+        gate[:, [k]] * expert.predict_proba(X[:, 1:])
+        for k, expert in enumerate(clf.experts_)
+    )
+    np.testing.assert_allclose(clf.predict_proba(X), proba, rtol=1e-10)
+    assert clf.log_likelihood(X, y).shape == (400,)
