@@ -162,8 +162,14 @@ class PoissonFamily:
         """``log Poisson(y_i; predictions_ik)``, shape (n, K)."""
         xp = namespace(predictions)
         mean = xp.clip(predictions, min=MEAN_FLOOR)
-        log_factorial = _host_constant(special.gammaln(to_host(y) + 1.0), predictions)
-        return y[:, None] * xp.log(mean) - mean - log_factorial[:, None]
+        return y[:, None] * xp.log(mean) - mean - self._log_factorial(y)[:, None]
+
+    def _log_factorial(self, y):
+        """``log y!``, computed once per target array (EM's E-steps share it)."""
+        cached = getattr(self, "_cache", None)
+        if cached is None or cached[0] is not y:
+            self._cache = y, _host_constant(special.gammaln(to_host(y) + 1.0), y)
+        return self._cache[1]
 
     def fit_dispersion(self, y, predictions, weights):
         """No parameters of its own: None."""
