@@ -303,7 +303,6 @@ class BaseMixtureOfExperts(PredictionMixin, BaseEstimator, metaclass=ABCMeta):
             and isinstance(gate, SoftmaxGate)
             and self.routing == "soft"
             and family.name == "gaussian"
-            and data.gate_design is data.design  # one design for both
         ):
             return FusedEngine(
                 data,

@@ -342,7 +342,7 @@ class FusedEngine:
 
     def _plan(self):
         """How the gate steps for the current number of experts."""
-        n_samples, n_params = self.data.design.shape
+        n_samples, n_params = self.data.gate_design.shape
         free = self.gate.free
         self.full = full_newton(
             n_samples, int(free.sum()), n_params, self.gate.newton_budget
@@ -361,6 +361,7 @@ class FusedEngine:
             previous,
             out,
             self.pairs if gather else self.pairs[:0],
+            gate_design=self.data.gate_design,
         )
 
     def _gathered(self, stats):

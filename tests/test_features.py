@@ -204,3 +204,26 @@ def test_classifier_gate_and_expert_features():
     )
     np.testing.assert_allclose(clf.predict_proba(X), proba, rtol=1e-10)
     assert clf.log_likelihood(X, y).shape == (400,)
+
+
+@pytest.mark.parametrize("gate_features", [[], ["a"], ["a", "c"]])
+def test_fused_pass_with_its_own_gate_design(gate_features):
+    # routing="soft" runs linear experts and the softmax gate in one fused
+    # pass per iteration; routing=n_experts keeps every expert, the same EM,
+    # in the general engine.
+    X, y = _frame()
+    params = dict(
+        n_experts=2,
+        gate_features=gate_features,
+        expert_features=["b", "c"],
+        gate=UNPENALISED,
+        tol=1e-10,
+        max_iter=500,
+        random_state=0,
+    )
+    fused = MixtureOfExpertsRegressor(**params).fit(X, y)
+    general = MixtureOfExpertsRegressor(routing=2, **params).fit(X, y)
+    assert fused.log_likelihood_ == pytest.approx(general.log_likelihood_, rel=1e-8)
+    np.testing.assert_allclose(fused.predict(X), general.predict(X), rtol=1e-5)
+    path = fused.log_likelihood_path_
+    assert np.all(np.diff(path) >= -1e-9 * np.abs(path[1:]))
