@@ -95,7 +95,8 @@ class GaussianFamily:
         )
 
     def predictive(self, predictions, variance):
-        """Frozen ``scipy.stats.norm`` broadcasting to (n, K)."""
+        """Each expert's predictive distribution: a frozen ``scipy.stats.norm``
+        broadcasting to (n, K) (host arrays)."""
         return stats.norm(loc=predictions, scale=np.sqrt(variance)[None, :])
 
 
