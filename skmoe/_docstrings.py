@@ -20,7 +20,7 @@ gate : classifier, default=None
     on the responsibilities as soft targets (each sample once per expert,
     weighted by its responsibility).""",
     "gate_features": """\
-gate_features : list of int or str, boolean mask, callable or None, \
+gate_features : list of int or str, array-like of bool, callable or None, \
 default=None
     The columns of X the gate sees: None, all of them; a list of column
     indices, of column names (DataFrame input), a boolean mask, or a
@@ -31,8 +31,8 @@ default=None
     ``regmixEM``); the gate's standardisation and ``coef_`` are on its own
     columns.""",
     "expert_features": """\
-expert_features : list of int or str, boolean mask, callable or None, \
-default=None
+expert_features : list of int or str, array-like of bool, callable or \
+None, default=None
     The columns of X the experts see, as ``gate_features``; the experts'
     ``coef_`` and ``n_features_in_`` are on those columns (flexmix's
     ``Patents ~ lgRD`` with ``concomitant = FLXPmultinom(~ RDS)`` is

@@ -210,10 +210,10 @@ class PredictionMixin:
         return -2 * log_likelihood.sum() + 2 * self._n_parameters()
 
     def icl(self, X, y):
-        """Integrated completed likelihood: BIC minus twice the log of each
-        sample's largest responsibility.
+        """Integrated completed likelihood: BIC penalised by overlapping experts.
 
-        As R's flexmix computes it, ``-2 * clogLik + n_params * log n``,
+        BIC minus twice the log of each sample's largest responsibility. As
+        R's flexmix computes it, ``-2 * clogLik + n_params * log n``,
         where the classification log-likelihood ``clogLik`` sums, over the
         samples, ``log g_k(x_i) p_k(y_i | x_i)`` of each sample's most
         responsible expert k: BIC penalised by how much the experts overlap.
@@ -229,6 +229,11 @@ class PredictionMixin:
         -------
         icl : float
             Lower is better.
+
+        See Also
+        --------
+        bic : Without the penalty for overlapping experts.
+        skmoe.select_n_experts : Choose the number of experts by ICL.
         """
         log_gate, log_expert, _ = self._log_joint(X, y, "icl")
         joint = to_host(log_gate + log_expert)

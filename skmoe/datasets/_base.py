@@ -187,6 +187,10 @@ def load_patent(*, return_X_y=False, as_frame=False):
     data : :class:`~sklearn.utils.Bunch` or tuple
         ``data`` (columns ``lgRD``, ``RDS``), ``target`` (``Patents``).
 
+    See Also
+    --------
+    load_nodata : A mixture of regressions with constant mixing weights.
+
     Examples
     --------
     >>> from skmoe.datasets import load_patent
@@ -216,6 +220,10 @@ def load_nodata(*, return_X_y=False, as_frame=False):
     -------
     data : :class:`~sklearn.utils.Bunch` or tuple
         ``data`` (column ``Equivalence``), ``target`` (``NO``).
+
+    See Also
+    --------
+    load_patent : Counts, with Poisson experts and a gate on another column.
 
     Examples
     --------
