@@ -137,16 +137,13 @@ DF_BOUNDS = (1.0, 200.0)
 GAMMA_DEVIANCE_FLOOR = 1e-10
 
 
-def _host_constant(values, like):
-    """A per-sample constant computed on the host, placed where ``like`` is."""
-    return to_device(values, like)
-
-
 class PoissonFamily:
     """Count experts, ``y ~ Poisson(prediction_k)``; no parameters of their own.
 
     Predictions are each expert's mean (its ``predict``: the inverse of the
-    log link applied by PoissonRegressor and the like).
+    log link applied by PoissonRegressor and the like). Non-integer targets
+    (rates) get the density's continuous extension, ``log y!`` being
+    ``gammaln(y + 1)``, as the Poisson deviance of scikit-learn's GLMs.
     """
 
     name = "poisson"
@@ -169,7 +166,7 @@ class PoissonFamily:
         """``log y!``, computed once per target array (EM's E-steps share it)."""
         cached = getattr(self, "_cache", None)
         if cached is None or cached[0] is not y:
-            self._cache = y, _host_constant(special.gammaln(to_host(y) + 1.0), y)
+            self._cache = y, to_device(special.gammaln(to_host(y) + 1.0), y)
         return self._cache[1]
 
     def fit_dispersion(self, y, predictions, weights):
@@ -247,7 +244,7 @@ class GammaFamily:
         shape = 1.0 / to_device(dispersion, predictions)
         mean = xp.clip(predictions, min=MEAN_FLOOR)
         ratio = y[:, None] / mean
-        log_gamma = _host_constant(special.gammaln(1.0 / to_host(dispersion)), mean)
+        log_gamma = to_device(special.gammaln(1.0 / to_host(dispersion)), mean)
         return (
             shape * xp.log(shape * ratio)
             - shape * ratio
@@ -291,7 +288,8 @@ class GammaFamily:
     def predictive(self, predictions, dispersion):
         """Frozen ``scipy.stats.gamma`` broadcasting to (n, K)."""
         dispersion = np.asarray(dispersion)[None, :]
-        return stats.gamma(a=1.0 / dispersion, scale=predictions * dispersion)
+        mean = np.clip(predictions, MEAN_FLOOR, None)  # 0 where not routed
+        return stats.gamma(a=1.0 / dispersion, scale=mean * dispersion)
 
 
 def _t_scale(squares, weights, totals, df, start):

@@ -308,6 +308,10 @@ def bootstrap_table(
     return (table, replicates) if return_replicates else table
 
 
+# Parameters that make the gate or the experts see some features only.
+_SELECTIONS = ("gate_features", "expert_features")
+
+
 def linear_mixture_parameters(moe, X=None):
     """The fitted parameters of a regressor with Gaussian experts, raw units.
 
@@ -326,6 +330,17 @@ def linear_mixture_parameters(moe, X=None):
     parameters : MixtureParameters
     """
     experts, gate = moe.experts_, moe.gate_
+    likelihood = getattr(moe, "likelihood_", "gaussian")
+    if likelihood != "gaussian":
+        raise TypeError(
+            f"Standard errors are derived for Gaussian experts; this model's "
+            f"likelihood is {likelihood!r}."
+        )
+    if any(getattr(moe, name, None) is not None for name in _SELECTIONS):
+        raise TypeError(
+            "Standard errors are derived for a gate and experts that see every "
+            "feature; this model has gate_features or expert_features."
+        )
     if not hasattr(gate, "coef_"):
         raise TypeError(
             f"Standard errors need the built-in softmax gate (gate=None or "

@@ -288,3 +288,19 @@ def test_poisson_bic_and_icl_match_flexmix():
     # flexmix keeps the posterior of its last E-step but one (it differs from
     # the posterior at its final parameters by ~3e-5 here): 1e-3.
     assert moe.icl(X, y) == pytest.approx(473.5433523419, abs=1e-3)
+
+
+@pytest.mark.parametrize("family", ["student_t", "poisson", "gamma"])
+def test_predictive_methods_follow_the_family(family):
+    moe, X, y = _fit(family)
+    low, high = moe.predict_interval(X[:50], coverage=0.9).T
+    assert np.all(low <= high)
+    inside = np.mean((y[:50] >= low) & (y[:50] <= high))
+    assert inside > 0.75
+    draws = moe.sample_y(X[:50], n_samples=3, random_state=0)
+    assert np.all(np.isfinite(draws))
+    if family == "poisson":
+        np.testing.assert_array_equal(draws, np.round(draws))
+        np.testing.assert_array_equal(low, np.round(low))
+    if family == "gamma":
+        assert np.all(draws > 0)

@@ -231,3 +231,14 @@ def test_fused_pass_with_its_own_gate_design(gate_features):
     np.testing.assert_allclose(fused.predict(X), general.predict(X), rtol=1e-5)
     path = fused.log_likelihood_path_
     assert np.all(np.diff(path) >= -1e-9 * np.abs(path[1:]))
+
+
+def test_summary_refuses_what_it_does_not_derive():
+    X, y = load_nodata(return_X_y=True)
+    moe = MixtureOfExpertsRegressor(n_experts=2, gate_features=[], random_state=0)
+    with pytest.raises(TypeError, match="gate_features"):
+        moe.fit(X, y).summary(X, y)
+    counts = np.round(np.exp(y))
+    moe = MixtureOfExpertsRegressor(PoissonRegressor(), n_experts=2, random_state=0)
+    with pytest.raises(TypeError, match="poisson"):
+        moe.fit(X, counts).summary(X, counts)
