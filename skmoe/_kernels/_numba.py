@@ -445,6 +445,24 @@ def _tile_log_joint(log_gate, means, target, log_norm, half_precision, size, out
             )
 
 
+@numba.njit(**_JIT, inline="always")
+def _load_tile(rows, start, size, out):
+    """``out[j, t] = rows[start + t, j]``: ``size`` rows as a tile's columns
+    (the gate's own features, when it has them, in ``gate_features``)."""
+    for t in range(size):
+        for j in range(rows.shape[1]):
+            out[j, t] = rows[start + t, j]
+
+
+@numba.njit(**_JIT, inline="always")
+def _sum_in_order(values):
+    """``sum(values)`` from first to last (no reassociation)."""
+    value = 0.0
+    for t in range(values.shape[0]):
+        value += values[t]
+    return value
+
+
 @numba.njit(**_PARALLEL_CONTRACT)
 def _em_pass(
     gate_design,
@@ -479,7 +497,6 @@ def _em_pass(
     for block in prange(n_blocks):
         # Tile buffers: one column per row of the tile.
         features = np.empty((n_params + 1, _TILE))
-        # The gate's own features (the experts' when it sees theirs).
         gate_features = features if shared else np.empty((n_gate, _TILE))
         weight = np.empty(_TILE)
         target = np.empty(_TILE)
@@ -502,11 +519,10 @@ def _em_pass(
             for t in range(size):
                 weight[t] = sample_weight[start + t]
                 target[t] = y[start + t]
-                for j in range(n_params):
-                    features[j, t] = design[start + t, j]
-                if not shared:
-                    for j in range(n_gate):
-                        gate_features[j, t] = gate_design[start + t, j]
+                features[n_params, t] = target[t]  # the Gram of [design, y]
+            _load_tile(design, start, size, features)
+            if not shared:
+                _load_tile(gate_design, start, size, gate_features)
             _tile_product(gate_features, gate_coef, size, log_gate)
             _tile_product(features, expert_coef, size, means)
             # Log softmax of the gate, and its probabilities.
@@ -548,8 +564,6 @@ def _em_pass(
                     block_gradient[k, j] += _dot(means[k], gate_features[j], size)
             # Weighted Gram matrices of [design, y] and gate curvature blocks:
             # each entry is a dot product along the tile (``_dot``).
-            for t in range(size):
-                features[n_params, t] = target[t]
             for k in range(n_experts):
                 for t in range(size):
                     shares[t] = weight[t] * resp[k, t]
@@ -565,13 +579,8 @@ def _em_pass(
                     block_curvature[pair], shares, gate_features, n_gate, size, scaled
                 )
         for index in range(3):
-            value = 0.0
-            for t in range(_TILE):
-                value += sums[index, t]
-            scalars[block, index] = value
-        for k in range(n_experts):
-            for j in range(n_gate):
-                gradient[block, j, k] = block_gradient[k, j]
+            scalars[block, index] = _sum_in_order(sums[index])
+        gradient[block] = block_gradient.T
         curvature[block] = block_curvature
         grams[block] = block_grams
     return scalars, gradient, curvature, grams
