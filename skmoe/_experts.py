@@ -19,6 +19,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import has_fit_parameter
 
 from ._array_utils import device, namespace, to_device, to_host
+from ._flexible import ContinuationState, continuation, continue_fit
 from ._solvers import EXPERT_NEWTON_BUDGET, fit_multinomial, solve_psd
 
 RESPONSIBILITY_THRESHOLD = 1e-8
@@ -107,7 +108,9 @@ class ExpertFitWarning(UserWarning):
     """An expert could not be fitted and was replaced by a constant one."""
 
 
-def fit_experts(experts, X, y, responsibilities, sample_weight, n_jobs=None):
+def fit_experts(
+    experts, X, y, responsibilities, sample_weight, n_jobs=None, state=None
+):
     """Fit each expert on its responsibility-weighted share of the data.
 
     Parameters
@@ -119,6 +122,8 @@ def fit_experts(experts, X, y, responsibilities, sample_weight, n_jobs=None):
     sample_weight : ndarray of shape (n,)
     n_jobs : int or None
         Parallel fits through ``sklearn.utils.parallel`` (joblib).
+    state : ContinuationState or None
+        What experts that continue training keep between M-steps of a run.
 
     Returns
     -------
@@ -130,22 +135,36 @@ def fit_experts(experts, X, y, responsibilities, sample_weight, n_jobs=None):
     n_samples = X.shape[0]
     classifier = is_classifier(experts[0])
     everyone = np.flatnonzero(sample_weight > 0)
+    n_classes_seen = len(np.unique(y[everyone])) if classifier else 0
+    state = ContinuationState() if state is None else state
     tasks = []
     for k, expert in enumerate(experts):
         min_rows = min(
             n_samples, max(MIN_EXPERT_ROWS, getattr(expert, "n_neighbors", 0))
         )
         template = getattr(expert, "replaced_estimator_", expert)
+        how = continuation(template)
         if has_fit_parameter(template, "sample_weight"):
             rows = expert_rows(responsibilities, sample_weight, k, min_rows)
-            if classifier and len(np.unique(y[rows])) < 2:
-                # A classifier needs two classes: keep every weighted sample.
+            n_classes = len(np.unique(y[rows])) if classifier else 0
+            if n_classes == 1 or (how is not None and n_classes < n_classes_seen):
+                # A classifier needs two classes, one continuing its training
+                # all of them: keep every weighted sample.
                 rows = everyone
             weights = responsibilities[:, k] * sample_weight
         else:
             rows = assigned_rows(responsibilities, sample_weight, k, min_rows)
             weights = None
-        tasks.append(delayed(_fit_one)(expert, X, y, rows, weights, everyone))
+        if how is not None and weights is not None:
+            features = X
+            if how.max_bins is not None:
+                features = state.binned(X, everyone, how.max_bins)
+            task = delayed(continue_fit)(
+                template, how, _fit_one, features, y, rows, weights, everyone
+            )
+        else:
+            task = delayed(_fit_one)(expert, X, y, rows, weights, everyone)
+        tasks.append(task)
     return Parallel(n_jobs=n_jobs)(tasks)
 
 
@@ -263,6 +282,7 @@ class RegressionExperts:
         self.feature_mean = feature_mean
         self.feature_scale = feature_scale
         self.n_jobs = n_jobs
+        self.state = ContinuationState()
 
     def fit(self, experts, data, responsibilities, kernels):
         """M-step of the experts; returns them fitted."""
@@ -274,6 +294,7 @@ class RegressionExperts:
                 responsibilities,
                 data.sample_weight,
                 self.n_jobs,
+                self.state,
             )
         grams, moments = kernels.weighted_normal_equations(
             data.design, data.y, responsibilities, data.sample_weight
@@ -305,7 +326,11 @@ class RegressionExperts:
 
     def predictions(self, experts, data):
         """What the family reads: each expert's mean on the training rows."""
-        return self.predict(experts, data.X, data.host_X)
+        if self.kind == "regression":
+            return self.predict(experts, data.X)
+        host_X, kept = data.host_X, self.state.predictions
+        means = [kept(expert, lambda e: e.predict(host_X)) for expert in experts]
+        return to_device(np.column_stack(means), data.X)
 
 
 class ClassificationExperts:
@@ -329,6 +354,7 @@ class ClassificationExperts:
         self.feature_mean = feature_mean
         self.feature_scale = feature_scale
         self.n_jobs = n_jobs
+        self.state = ContinuationState()
 
     def fit(self, experts, data, responsibilities, kernels):
         """M-step of the experts; returns them fitted."""
@@ -351,6 +377,7 @@ class ClassificationExperts:
             responsibilities,
             data.sample_weight,
             self.n_jobs,
+            self.state,
         )
 
     def proba(self, expert, X, host_X=None):
@@ -377,10 +404,11 @@ class ClassificationExperts:
         xp = namespace(data.design)
         classes = xp.arange(len(self.classes), device=device(data.design))
         onehot = xp.astype(data.y[:, None] == classes[None, :], xp.float64)
-        likelihood = [
-            xp.sum(self.proba(expert, data.X, data.host_X) * onehot, axis=1)
+        proba = [
+            self.state.predictions(expert, lambda e: self.proba(e, data.X, data.host_X))
             for expert in experts
         ]
+        likelihood = [xp.sum(each * onehot, axis=1) for each in proba]
         return xp.stack(likelihood, axis=1)
 
 
