@@ -18,8 +18,10 @@ Which experts continue, and how (:func:`continuation`):
   epochs spent are ``len(loss_curve_)``, which counts every epoch since the
   network was initialised. ``n_iter_no_change`` is lifted for the slices:
   its test compares the loss under the current weights with the best loss
-  under earlier ones, which says nothing about convergence once the
-  responsibilities move (EM's own tolerance ends the run).
+  under earlier ones, which says nothing once the responsibilities move.
+  Instead an expert whose last slice (at fixed weights) lowered its loss
+  by less than its ``tol`` has converged, and is held from then on
+  (:func:`has_converged`).
 - ``HistGradientBoostingRegressor`` / ``HistGradientBoostingClassifier``
   with ``early_stopping`` "auto" or False and no categorical features:
   ``warm_start=True``, ``max_iter`` raised by the slice's trees, early
@@ -59,10 +61,14 @@ from sklearn.ensemble import (
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-#: Share of an expert's training budget spent by the first M-step of a run
-#: (from the initial partition), and by each later one.
-FIRST_SHARE = 0.25
-STEP_SHARE = 0.05
+#: Share of a network's training budget (epochs) spent by the first M-step
+#: of a run (from the initial partition), and by each later one.
+NETWORK_SHARES = (0.25, 0.05)
+
+#: The same for boosting (trees). Each continued fit of a boosted model
+#: evaluates all its trees on the training rows before growing new ones, and
+#: the E-step evaluates them again: fewer, larger slices.
+BOOSTING_SHARES = (0.4, 0.2)
 
 
 #: Weight, relative to the largest, of the rows that take part in a fit only
@@ -82,6 +88,9 @@ class Continuation(NamedTuple):
         fit raises it), False if it counts one fit's work (epochs).
     working : dict
         Parameter values the expert takes while it is being continued.
+    shares : tuple of float
+        Share of the budget spent by the first M-step of a run, and by each
+        later one.
     max_bins : int or None
         Bins per feature of experts fitted on binned features (histogram
         boosting), else None.
@@ -90,6 +99,7 @@ class Continuation(NamedTuple):
     budget: str
     cumulative: bool
     working: dict
+    shares: tuple
     max_bins: object = None
 
 
@@ -111,7 +121,7 @@ def continuation(estimator):
         if params["solver"] == "lbfgs" or params["early_stopping"]:
             return None
         working = {"warm_start": True, "n_iter_no_change": np.iinfo(np.int32).max}
-        return Continuation("max_iter", False, working)
+        return Continuation("max_iter", False, working, NETWORK_SHARES)
     if kind in (HistGradientBoostingRegressor, HistGradientBoostingClassifier):
         if params["early_stopping"] is True or params["categorical_features"] not in (
             None,
@@ -119,11 +129,13 @@ def continuation(estimator):
         ):
             return None
         working = {"warm_start": True, "early_stopping": False}
-        return Continuation("max_iter", True, working, params["max_bins"])
+        return Continuation(
+            "max_iter", True, working, BOOSTING_SHARES, params["max_bins"]
+        )
     if kind in (GradientBoostingRegressor, GradientBoostingClassifier):
         if params["n_iter_no_change"] is not None:
             return None
-        return Continuation("n_estimators", True, {"warm_start": True})
+        return Continuation("n_estimators", True, {"warm_start": True}, BOOSTING_SHARES)
     return None
 
 
@@ -140,7 +152,21 @@ def work_done(expert, how):
     return len(getattr(expert, "loss_curve_", ()))
 
 
-def slice_size(total, spent, first_share=FIRST_SHARE, step_share=STEP_SHARE):
+def has_converged(expert, how):
+    """Whether ``expert``'s last slice of epochs lowered its loss by < ``tol``.
+
+    Only networks record their loss per epoch (``loss_curve_``); within one
+    slice the responsibilities are fixed, so the losses compare.
+    """
+    curve = getattr(expert, "loss_curve_", None)
+    if how.cumulative or curve is None:
+        return False
+    params = expert.get_params()
+    last = min(len(curve), slice_size(int(params[how.budget]), 1, how.shares))
+    return last >= 2 and curve[-last] - curve[-1] < params["tol"]
+
+
+def slice_size(total, spent, shares):
     """Work of the next partial M-step: a share of ``total``, within what is left.
 
     Parameters
@@ -149,7 +175,7 @@ def slice_size(total, spent, first_share=FIRST_SHARE, step_share=STEP_SHARE):
         The expert's training budget.
     spent : int
         The work it has done so far.
-    first_share, step_share : float
+    shares : tuple of float
         Share of ``total`` for an expert that has done no work, and for one
         that has.
 
@@ -158,7 +184,7 @@ def slice_size(total, spent, first_share=FIRST_SHARE, step_share=STEP_SHARE):
     work : int
         0 once the budget is spent.
     """
-    share = step_share if spent > 0 else first_share
+    share = shares[1] if spent > 0 else shares[0]
     return max(0, min(total - spent, max(1, math.ceil(share * total))))
 
 
@@ -236,8 +262,8 @@ def continue_fit(expert, how, fit_one, X, y, rows, weights, wider_rows):
     user = {name: expert.get_params()[name] for name in (how.budget, *how.working)}
     total = int(user[how.budget])
     spent = work_done(expert, how)
-    work = slice_size(total, spent)
-    if work == 0 and spent > 0:
+    work = slice_size(total, spent, how.shares)
+    if spent > 0 and (work == 0 or has_converged(expert, how)):
         return expert
     if isinstance(X, BinnedFeatures):
         weights = np.array(weights)

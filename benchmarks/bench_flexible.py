@@ -1,0 +1,152 @@
+"""Mixtures of flexible experts (MLP, histogram boosting) against one model.
+
+Two-regime nonlinear problems, n = 10,000 training and 10,000 test rows,
+d = 4 features uniform on [-1, 1], noise sd 0.3; each regime is a smooth
+nonlinear function of x1 and x2, and the regimes differ by a jump:
+
+- ``step``: the regime switches at x0 > 0.3 (an axis-aligned boundary);
+- ``oblique``: at x0 + x3 > 0.3 (a linear boundary across the axes);
+- ``disc``: inside the disc x0^2 + x3^2 < 0.5 (a curved boundary: the
+  mixtures take ``gate=MLPGate()``).
+
+Test RMSE is measured against the noiseless function. Mixtures have two
+experts of half the single model's width (MLP) or the same settings
+(boosting), ``init="spline"`` (the regimes of a mixture of constant experts under a spline gate)
+unless ``--init`` says otherwise. A classification row: make_moe_classification
+with its logistic experts replaced by nonlinear ones, accuracy of one
+MLPClassifier against a mixture of two.
+
+Every ratio is of two numbers measured in the same run. The machine's load
+moves timings; run with ``OMP_NUM_THREADS=1`` on a shared machine (both
+sides then use one thread). Run ``python benchmarks/bench_flexible.py``
+(``--only mlp`` / ``hgb`` / ``clf``, ``--problems step,disc``).
+"""
+
+import argparse
+import os
+import time
+import warnings
+
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+from skmoe import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor, MLPGate
+
+warnings.simplefilter("ignore", ConvergenceWarning)
+
+
+def regime_problem(kind, n_samples, random_state):
+    """Features, noisy targets, noiseless targets and regimes of a problem."""
+    rng = np.random.RandomState(random_state)
+    X = rng.uniform(-1, 1, (n_samples, 4))
+    if kind == "step":
+        regime = X[:, 0] > 0.3
+    elif kind == "oblique":
+        regime = X[:, 0] + X[:, 3] > 0.3
+    else:
+        regime = X[:, 0] ** 2 + X[:, 3] ** 2 < 0.5
+    first = np.sin(3 * X[:, 1]) + X[:, 2] ** 2
+    second = np.cos(3 * X[:, 2]) * X[:, 1] - 1.0
+    truth = np.where(regime, first, second)
+    return X, truth + 0.3 * rng.randn(n_samples), truth, regime
+
+
+def classification_problem(n_samples, random_state):
+    """Two gated regimes, each labelled by its own nonlinear boundary."""
+    rng = np.random.RandomState(random_state)
+    X = rng.uniform(-1, 1, (n_samples, 4))
+    regime = X[:, 0] + X[:, 3] > 0.3
+    first = np.sin(3 * X[:, 1]) - X[:, 2]
+    second = X[:, 1] ** 2 + X[:, 2] ** 2 - 0.5
+    score = np.where(regime, first, -3 * second)
+    y = (score + 0.3 * rng.randn(n_samples) > 0).astype(int)
+    return X, y
+
+
+def timed(model, X, y):
+    start = time.perf_counter()
+    model.fit(X, y)
+    return model, time.perf_counter() - start
+
+
+def rmse(model, X, truth):
+    return float(np.sqrt(np.mean((model.predict(X) - truth) ** 2)))
+
+
+def regression_rows(kind, family, init, n_samples):
+    X, y, _, _ = regime_problem(kind, n_samples, 0)
+    X_test, _, truth, _ = regime_problem(kind, n_samples, 1)
+    gate = MLPGate() if kind == "disc" else None
+    if family == "mlp":
+        single = MLPRegressor(hidden_layer_sizes=(32, 32), random_state=0)
+        expert = MLPRegressor(hidden_layer_sizes=(16, 16), random_state=0)
+    else:
+        single = HistGradientBoostingRegressor(random_state=0)
+        expert = HistGradientBoostingRegressor(random_state=0)
+    mixture = MixtureOfExpertsRegressor(
+        expert, n_experts=2, gate=gate, init=init, random_state=0
+    )
+    single, single_time = timed(single, X, y)
+    mixture, mixture_time = timed(mixture, X, y)
+    single_rmse, mixture_rmse = rmse(single, X_test, truth), rmse(mixture, X_test, truth)
+    path = np.asarray(mixture.log_likelihood_path_)
+    worst_dip = float(np.min(np.diff(path))) if len(path) > 1 else 0.0
+    return (
+        f"| {kind} | {family} | {single_rmse:.4f} | {mixture_rmse:.4f} | "
+        f"{mixture_rmse / single_rmse:.2f} | {single_time:.2f} | {mixture_time:.2f} | "
+        f"{mixture_time / single_time:.1f} | {mixture.n_iter_} | {worst_dip:.2g} |"
+    )
+
+
+def classification_row(init, n_samples):
+    X, y = classification_problem(n_samples, 0)
+    X_test, y_test = classification_problem(n_samples, 1)
+    single = MLPClassifier(hidden_layer_sizes=(32, 32), random_state=0)
+    mixture = MixtureOfExpertsClassifier(
+        MLPClassifier(hidden_layer_sizes=(16, 16), random_state=0),
+        n_experts=2,
+        init=init,
+        random_state=0,
+    )
+    single, single_time = timed(single, X, y)
+    mixture, mixture_time = timed(mixture, X, y)
+    single_acc = single.score(X_test, y_test)
+    mixture_acc = mixture.score(X_test, y_test)
+    return (
+        f"| classifier | mlp | acc {single_acc:.4f} | acc {mixture_acc:.4f} | "
+        f"{(1 - mixture_acc) / (1 - single_acc):.2f} (errors) | {single_time:.2f} | "
+        f"{mixture_time:.2f} | {mixture_time / single_time:.1f} | {mixture.n_iter_} | |"
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", default="mlp,hgb,clf")
+    parser.add_argument("--problems", default="step,oblique,disc")
+    parser.add_argument("--init", default="spline")
+    parser.add_argument("--n-samples", type=int, default=10_000)
+    args = parser.parse_args()
+    only = args.only.split(",")
+    print(
+        f"n = {args.n_samples:,}, init={args.init!r}, "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, "
+        f"load {os.getloadavg()[0]:.2f}\n"
+    )
+    print(
+        "| problem | experts | single RMSE | mixture RMSE | ratio | single s | "
+        "mixture s | time ratio | EM iterations | worst dip of log-lik |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for kind in args.problems.split(","):
+        for family in ("mlp", "hgb"):
+            if family in only:
+                print(regression_rows(kind, family, args.init, args.n_samples))
+    if "clf" in only:
+        print(classification_row(args.init, args.n_samples))
+    print(f"\nload after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
