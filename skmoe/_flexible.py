@@ -231,9 +231,10 @@ def bin_features(X, rows, max_bins):
         nearest = np.searchsorted(cuts, X[present, column], side="left")
         values[present, column] = representatives[nearest]
         # Each representative is a value of some row in ``rows``: its own.
-        in_rows = np.searchsorted(cuts, X[rows, column], side="left")
+        holders = rows[~np.isnan(X[rows, column])]
+        in_rows = np.searchsorted(cuts, X[holders, column], side="left")
         first = np.unique(in_rows, return_index=True)[1]
-        anchors.append(rows[first])
+        anchors.append(holders[first])
     anchors = np.unique(np.concatenate(anchors)) if anchors else np.array([], int)
     return BinnedFeatures(values, anchors)
 
