@@ -30,6 +30,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         they are most responsible for. ``LinearRegression`` and ``Ridge``
         experts are fitted together from their weighted normal equations,
         and with the built-in gate in one pass over the data per iteration.
+        {continuation}
     {n_experts}
     {gate}
     {init}
