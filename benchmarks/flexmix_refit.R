@@ -65,3 +65,6 @@ report("mcycle K=2  accel ~ times, concomitant ~ times",
        best_fit(accel ~ times, ~ times, mcycle, 2, 20, 20240601L))
 report("tone K=2  tuned ~ stretchratio, concomitant ~ 1",
        best_fit(tuned ~ stretchratio, ~ 1, tone, 2, 20, 20240601L))
+npreg$x2 <- npreg$x^2
+report("NPreg K=2  yn ~ x + x2, concomitant ~ x + x2",
+       best_fit(yn ~ x + x2, ~ x + x2, npreg, 2, 20, 20240601L))

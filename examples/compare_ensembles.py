@@ -1,10 +1,12 @@
-"""Mixtures of experts beside bagging, boosting and stacking.
+"""
+Mixtures of experts beside bagging, boosting and stacking
+=========================================================
 
 Cross-validated scores and fit / predict times on data with regimes (mcycle,
 tone, NPreg, make_moe_regression, make_moe_classification), on Friedman's
 first benchmark function and on scikit-learn's bundled data sets (diabetes,
-breast cancer, digits). Prints one markdown table per task type and saves
-``compare_ensembles.png``.
+breast cancer, digits). Prints one markdown table per task type and draws
+each model's error relative to the best model on each data set.
 
 Run ``python examples/compare_ensembles.py`` (a few minutes on 2 cores) or
 ``--quick`` (under a minute: mcycle, the sharp synthetic regimes, friedman1,
@@ -19,9 +21,6 @@ import os
 import time
 import warnings
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.datasets import (  # noqa: E402
@@ -59,7 +58,15 @@ from skmoe.datasets import (  # noqa: E402
     make_moe_regression,
 )
 
-warnings.simplefilter("ignore", ConvergenceWarning)
+# The mixtures of tree experts stop after a fixed 30 EM iterations (below):
+# trees refit in discrete jumps, and EM with them settles within tens of
+# iterations but rarely meets a tight tolerance. Only their warning is
+# ignored; any other mixture that does not converge still warns.
+warnings.filterwarnings(
+    "ignore",
+    message="EM did not converge in max_iter=30 ",
+    category=ConvergenceWarning,
+)
 
 N_SYNTHETIC = 2000
 
@@ -132,8 +139,10 @@ def settings(quick):
 def regressors(quick=False):
     s = settings(quick)
     scaled = lambda model: make_pipeline(StandardScaler(), model)  # noqa: E731
+    # max_iter above the default 100: on some folds EM needs a few hundred
+    # iterations to meet tol.
     linear_moe = lambda k: MixtureOfExpertsRegressor(  # noqa: E731
-        n_experts=k, n_init=s["n_init"], random_state=0
+        n_experts=k, n_init=s["n_init"], max_iter=500, random_state=0
     )
     return {
         "MoE, 4 linear experts": linear_moe(4),
@@ -174,7 +183,10 @@ def classifiers(quick=False):
     return {
         "MoE, 3 logistic experts": scaled(
             MixtureOfExpertsClassifier(
-                n_experts=3, n_init=s["n_init_logistic"], random_state=0
+                n_experts=3,
+                n_init=s["n_init_logistic"],
+                max_iter=500,
+                random_state=0,
             )
         ),
         "MoE, 3 tree experts": MixtureOfExpertsClassifier(
@@ -260,7 +272,9 @@ def limit_threads(n_threads):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description="Mixtures of experts beside bagging, boosting and stacking"
+    )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument(
         "--threads", type=int, default=1, help="threads per model (default 1)"
@@ -344,8 +358,8 @@ def main():
         ax.axhline(1.0, color="black", linewidth=0.5)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig("compare_ensembles.png", dpi=100)
-    print(f"\nsaved compare_ensembles.png ({time.perf_counter() - start:.0f} s)")
+    print(f"\n{time.perf_counter() - start:.0f} s")
+    plt.show()
 
 
 if __name__ == "__main__":

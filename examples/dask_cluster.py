@@ -1,4 +1,6 @@
-"""Grid search over the number of experts on a Dask cluster.
+"""
+Grid search over the number of experts on a Dask cluster
+========================================================
 
 Starts a local Dask cluster (two worker processes; point ``Client`` at a
 real scheduler address to use a remote one), and runs GridSearchCV over

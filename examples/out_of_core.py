@@ -1,4 +1,6 @@
-"""Out-of-core training: a mixture of SGD experts fitted on a stream of chunks.
+"""
+Out-of-core training: a mixture of SGD experts fitted on a stream of chunks
+===========================================================================
 
 The data arrive in chunks (here: slices of a large array; in practice, files
 or a database cursor). ``partial_fit`` runs one step of online EM per chunk:

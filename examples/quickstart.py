@@ -1,24 +1,21 @@
-"""Quick start: mixtures of experts beside plain linear models.
+"""
+Quick start: mixtures of experts beside plain linear models
+===========================================================
 
 Fits MixtureOfExpertsRegressor on the motorcycle crash data and
 MixtureOfExpertsClassifier on data with gated regimes, each beside the plain
 linear model it generalises, and prints what each reached.
 """
 
-import warnings
-
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import KFold, cross_val_score, train_test_split
 
 from skmoe import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
 from skmoe.datasets import load_mcycle, make_moe_classification
 
-warnings.simplefilter("ignore", ConvergenceWarning)
-
 # Regression: head acceleration after a motorcycle crash, against time.
 X, y = load_mcycle(return_X_y=True)
-moe = MixtureOfExpertsRegressor(n_experts=4, n_init=5, random_state=0)
+moe = MixtureOfExpertsRegressor(n_experts=4, n_init=5, max_iter=300, random_state=0)
 cv = KFold(5, shuffle=True, random_state=0)
 print("Motorcycle data (133 samples), 5-fold cross-validated R^2:")
 for name, model in [

@@ -1,4 +1,6 @@
-"""Choosing the number of experts: BIC and AIC beside GridSearchCV.
+"""
+Choosing the number of experts: BIC and AIC beside GridSearchCV
+===============================================================
 
 For K = 1 ... 5 linear experts on the motorcycle crash data (mcycle) and on
 flexmix's NPreg data (features x and x^2), fits a mixture on all the data

@@ -65,6 +65,11 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
     {n_features_in_}
     {feature_names_in_}
 
+    See Also
+    --------
+    MixtureOfExpertsRegressor : The same model for regression.
+    skmoe.MLPGate : A neural gate for curved regime boundaries.
+
     Examples
     --------
     >>> from skmoe import MixtureOfExpertsClassifier
@@ -131,7 +136,19 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         return self.classes_[to_host(y)], self.classes_
 
     def predict_proba(self, X):
-        """Class probabilities of the mixture, shape (n_samples, n_classes)."""
+        """Predict class probabilities: the gate-weighted experts' probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            ``sum_k g_k(x) p_k(c | x)`` (over the ``top_k`` experts when
+            set), columns in the order of ``classes_``.
+        """
         return self._predict_proba(self._validate_X(X, "predict_proba"))
 
     def _predict_proba(self, X):
@@ -156,14 +173,90 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         return proba
 
     def predict_log_proba(self, X):
-        """Log class probabilities of the mixture, shape (n_samples, n_classes)."""
+        """Predict the logarithm of the class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            The log of :meth:`predict_proba` (``-inf`` for a probability 0).
+        """
         proba = self._predict_proba(self._validate_X(X, "predict_log_proba"))
         xp = namespace(proba)
         with np.errstate(divide="ignore"):
             return xp.log(proba)
 
+    def summary(
+        self,
+        X,
+        y,
+        sample_weight=None,
+        *,
+        method="information",
+        n_boot=100,
+        random_state=None,
+    ):
+        """Tabulate the experts' and the gate's coefficients with standard errors.
+
+        As for :meth:`MixtureOfExpertsRegressor.summary`, for logistic
+        experts: the observed information of the whole mixture
+        log-likelihood (experts and gate jointly; its central finite
+        difference of the analytic score), or a bootstrap. Class 0 is each
+        expert's reference class and expert 0 the gate's reference.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The training features.
+        y : array-like of shape (n_samples,)
+            The training labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            The weights of the fit, if any.
+        method : {"information", "bootstrap"}, default="information"
+            "bootstrap": refit on ``n_boot`` resamples, warm-started from this
+            fit, each replicate's experts matched to the fitted ones.
+        n_boot : int, default=100
+            Bootstrap replicates.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the resamples.
+
+        Returns
+        -------
+        table : pandas.DataFrame
+            Index ``(part, term)``: parts "expert 0" (binary) or "expert 0,
+            class c" (multiclass), ..., then "gate 1", ...; terms "intercept"
+            then the feature names; columns ``estimate``, ``std_error``,
+            ``z``, ``p_value``.
+        """
+        from ._logit_summary import logistic_summary
+
+        if method not in ("information", "bootstrap"):
+            raise ValueError(
+                f'method must be "information" or "bootstrap"; got {method!r}.'
+            )
+        X = to_host(self._validate_X(X, "summary"))
+        codes = to_host(self._encode_targets(y, X.shape[0]))
+        return logistic_summary(
+            self, X, codes, sample_weight, method, n_boot, random_state
+        )
+
     def predict(self, X):
-        """Most probable class for each sample, shape (n_samples,)."""
+        """Predict the most probable class of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            The class of largest :meth:`predict_proba`.
+        """
         proba = self._predict_proba(self._validate_X(X, "predict"))
         best = to_host(namespace(proba).argmax(proba, axis=1))
         labels = self.classes_[best]

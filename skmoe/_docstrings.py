@@ -124,14 +124,14 @@ n_experts_ : int
 gate_ : SoftmaxGate or ClassifierGate
     The fitted gate; ``gate_.predict_proba(X)`` equals ``gate_proba(X)``.""",
     "expert_weights_": """\
-expert_weights_ : ndarray of shape (n_experts_,)
+expert_weights_ : ndarray of shape (`n_experts_`,)
     Share of the (weighted) training data each expert is responsible for.""",
     "log_likelihood_": """\
 log_likelihood_ : float
     Training log-likelihood (natural log, total) of the kept run: the number
     R's flexmix reports as logLik.""",
     "log_likelihood_path_": """\
-log_likelihood_path_ : ndarray of shape (n_iter_,)
+log_likelihood_path_ : ndarray of shape (`n_iter_`,)
     The log-likelihood after each iteration of the kept run.""",
     "n_iter_": """\
 n_iter_ : int
@@ -146,7 +146,7 @@ estimator_ : estimator
 n_features_in_ : int
     Number of features seen during fit.""",
     "feature_names_in_": """\
-feature_names_in_ : ndarray of shape (n_features_in_,)
+feature_names_in_ : ndarray of shape (`n_features_in_`,)
     Names of the features seen during fit, when they are all strings.""",
 }
 

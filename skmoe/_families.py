@@ -14,6 +14,9 @@ the categorical one.
 
 import math
 
+import numpy as np
+from scipy import stats
+
 from ._array_utils import namespace, to_device
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -87,6 +90,11 @@ class GaussianFamily:
         return predictions, xp.broadcast_to(
             to_device(variance, predictions), predictions.shape
         )
+
+    def predictive(self, predictions, variance):
+        """Each expert's predictive distribution: a frozen ``scipy.stats.norm``
+        broadcasting to (n, K) (host arrays)."""
+        return stats.norm(loc=predictions, scale=np.sqrt(variance)[None, :])
 
 
 class CategoricalFamily:

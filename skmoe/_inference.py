@@ -25,6 +25,7 @@ import pandas as pd
 from scipy import linalg, optimize, stats
 from sklearn.utils import check_random_state
 
+from ._array_utils import to_host
 from ._mixture_likelihood import (
     MixtureParameters,
     _as_parameters,
@@ -305,3 +306,48 @@ def bootstrap_table(
         include_dispersion,
     )
     return (table, replicates) if return_replicates else table
+
+
+def linear_mixture_parameters(moe, X=None):
+    """The fitted parameters of a regressor with Gaussian experts, raw units.
+
+    Parameters
+    ----------
+    moe : MixtureOfExpertsRegressor
+        Fitted, with Gaussian noise and the built-in softmax gate.
+    X : ndarray of shape (n_samples, n_features), default=None
+        Given, experts without coefficients (trees, networks...) are
+        summarised by their mean prediction on X (an intercept, no
+        coefficients), which is enough to match bootstrap replicates'
+        experts to these; without it they raise a TypeError.
+
+    Returns
+    -------
+    parameters : MixtureParameters
+    """
+    experts, gate = moe.experts_, moe.gate_
+    if not hasattr(gate, "coef_"):
+        raise TypeError(
+            f"Standard errors need the built-in softmax gate (gate=None or "
+            f"LogisticRegression); this model's gate is {gate!r}."
+        )
+    if all(hasattr(expert, "coef_") for expert in experts):
+        intercept = np.array([float(e.intercept_) for e in experts])
+        coef = np.stack([to_host(e.coef_).ravel() for e in experts])
+    elif X is not None:
+        intercept = np.array([float(np.mean(e.predict(X))) for e in experts])
+        coef = np.empty((len(experts), 0))
+    else:
+        raise TypeError(
+            f"Standard errors from the information matrix need experts with "
+            f"coefficients (linear models); {type(experts[0]).__name__} has "
+            'none. summary(X, y, method="bootstrap") gives the gate\'s '
+            "coefficients with bootstrap standard errors."
+        )
+    return MixtureParameters(
+        expert_intercept=intercept,
+        expert_coef=coef,
+        noise_variance=to_host(moe.noise_variance_),
+        gate_intercept=to_host(gate.intercept_),
+        gate_coef=to_host(gate.coef_).T,
+    )

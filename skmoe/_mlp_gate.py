@@ -113,7 +113,7 @@ class MLPGate(BaseEstimator):
         Number of features.
     feature_names_in_ : ndarray of str
         Names of the features, when :meth:`fit` saw them in a DataFrame.
-    feature_mean_, feature_scale_ : ndarray of shape (n_features_in_,) or None
+    feature_mean_, feature_scale_ : ndarray of shape (`n_features_in_`,) or None
         Standardisation of the features; None until the first M-step.
     objective_ : float or None
         Penalised objective after the last M-step, on its targets.
@@ -217,6 +217,7 @@ class MLPGate(BaseEstimator):
         Returns
         -------
         self : MLPGate
+            The gate itself.
         """
         for name, value in (("n_experts", n_experts), ("n_features", n_features)):
             if not isinstance(value, Integral) or value < 1:
@@ -284,6 +285,7 @@ class MLPGate(BaseEstimator):
         Returns
         -------
         self : MLPGate
+            The gate itself.
         """
         self._check_initialized()
         X = validate_data(self, X, reset=False, dtype=np.float64)
@@ -351,13 +353,16 @@ class MLPGate(BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n, n_features)
+            Raw features.
         responsibilities : array-like of shape (n, n_experts)
             Soft targets, non-negative.
         sample_weight : array-like of shape (n,), default=None
+            Non-negative weights; None: ones.
 
         Returns
         -------
         self : MLPGate
+            The gate itself.
         """
         X = validate_data(self, X, reset=True, dtype=np.float64)
         names = getattr(self, "feature_names_in_", None)
@@ -376,6 +381,7 @@ class MLPGate(BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n, n_features)
+            Raw features.
         kernels : {"auto", "numpy", "numba"}, module or None, default=None
             Kernels to run (see :func:`mlp_kernels`); None: ``backend``.
 
@@ -402,11 +408,33 @@ class MLPGate(BaseEstimator):
             )
 
     def predict_log_proba(self, X):
-        """Log gate probabilities on raw features, shape (n, n_experts)."""
+        """Predict the log gate probabilities of raw features.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n_features)
+            Raw features.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n, n_experts)
+            Rows logsumexp to 0.
+        """
         return self.log_proba(X)
 
     def predict_proba(self, X):
-        """Gate probabilities on raw features, shape (n, n_experts); rows sum to 1."""
+        """Predict the gate probabilities of raw features.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, n_features)
+            Raw features.
+
+        Returns
+        -------
+        proba : ndarray of shape (n, n_experts)
+            Rows sum to 1.
+        """
         return np.exp(self.log_proba(X))
 
     def keep_experts(self, keep):
@@ -416,12 +444,13 @@ class MLPGate(BaseEstimator):
 
         Parameters
         ----------
-        keep : array-like of bool of shape (n_experts_,)
+        keep : array-like of bool of shape (`n_experts_`,)
             True for the experts that stay.
 
         Returns
         -------
         self : MLPGate
+            The gate itself.
         """
         self._check_initialized()
         keep = np.asarray(keep)

@@ -1,15 +1,21 @@
 """MixtureOfExpertsRegressor: regression experts, Gaussian likelihood."""
 
+import copy
+import warnings
+
 import numpy as np
+from scipy import sparse
 from sklearn.base import RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression
 from sklearn.utils.validation import column_or_1d
 
-from ._array_utils import is_numpy, namespace, to_device
+from ._array_utils import is_numpy, namespace, to_device, to_host
 from ._base import BaseMixtureOfExperts
 from ._docstrings import fill_doc
 from ._experts import RegressionExperts
 from ._families import GaussianFamily
+from ._predictive import mixture_interval, mixture_quantiles, mixture_sample
 
 
 @fill_doc
@@ -52,7 +58,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
     experts_ : list of fitted regressors
         The experts, genuine fitted estimators of the base expert's class.
     {gate_}
-    noise_variance_ : ndarray of shape (n_experts_,)
+    noise_variance_ : ndarray of shape (`n_experts_`,)
         Each expert's noise variance.
     {expert_weights_}
     {log_likelihood_}
@@ -62,6 +68,11 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
     {estimator_}
     {n_features_in_}
     {feature_names_in_}
+
+    See Also
+    --------
+    MixtureOfExpertsClassifier : The same model for classification.
+    skmoe.select_n_experts : Choose the number of experts by BIC, AIC or ICL.
 
     Examples
     --------
@@ -118,6 +129,19 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
     def _fitted_dispersion(self):
         return self.noise_variance_
 
+    def _routed_means(self, X, weights):
+        """Each expert's prediction where it is routed (0 elsewhere), (n, K)."""
+        if self._on_device():
+            # Linear experts on the device: every expert on every row (the
+            # array API has no scatter); others predict on a host copy.
+            return self._expert_model().predict(self.experts_, X)
+        means = np.zeros(weights.shape)
+        for k, expert in enumerate(self.experts_):
+            rows = np.flatnonzero(weights[:, k] > 0)
+            if len(rows):
+                means[rows, k] = expert.predict(X[rows])
+        return means
+
     def predict(self, X, return_std=False):
         """Predict the mixture mean, and optionally its standard deviation.
 
@@ -139,22 +163,194 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         """
         X = self._validate_X(X)
         weights = self._routing(X)
-        if self._on_device():
-            # Linear experts on the device: every expert on every row (the
-            # array API has no scatter); others predict on a host copy.
-            means = self._expert_model().predict(self.experts_, X)
-        else:
-            # Each expert predicts only the rows routed to it.
-            means = np.zeros(weights.shape)
-            for k, expert in enumerate(self.experts_):
-                rows = np.flatnonzero(weights[:, k] > 0)
-                if len(rows):
-                    means[rows, k] = expert.predict(X[rows])
         xp = namespace(weights)
-        means, variances = self._family().mean_variance(means, self.noise_variance_)
+        means, variances = self._family().mean_variance(
+            self._routed_means(X, weights), self._fitted_dispersion()
+        )
         mean = xp.sum(weights * means, axis=1)
         if not return_std:
             return mean
         # The law of total variance over the experts.
         second = xp.sum(weights * (variances + means**2), axis=1)
         return mean, xp.sqrt(xp.clip(second - mean**2, min=0.0))
+
+    def _predictive(self, X, method):
+        """Mixture weights and the experts' predictive distributions (host)."""
+        X = self._validate_X(X, method)
+        weights = self._routing(X)
+        means = to_host(self._routed_means(X, weights))
+        dispersion = to_host(self._fitted_dispersion())
+        return to_host(weights), self._family().predictive(means, dispersion)
+
+    def predict_quantiles(self, X, quantiles=(0.05, 0.5, 0.95)):
+        """Compute quantiles of the predictive distribution of each sample.
+
+        The mixture's CDF ``sum_k g_k(x) F_k(y | x)`` inverted per sample (to
+        1e-10 in probability), over the ``top_k`` experts when set.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+        quantiles : float or array-like of shape (n_quantiles,), \
+                default=(0.05, 0.5, 0.95)
+            Probabilities in (0, 1).
+
+        Returns
+        -------
+        quantiles : ndarray of shape (n_samples, n_quantiles)
+            One column per probability.
+
+        Examples
+        --------
+        >>> from skmoe import MixtureOfExpertsRegressor
+        >>> from skmoe.datasets import load_tone
+        >>> X, y = load_tone(return_X_y=True)
+        >>> moe = MixtureOfExpertsRegressor(n_experts=2, random_state=0).fit(X, y)
+        >>> moe.predict_quantiles(X[:3], quantiles=[0.1, 0.9]).shape
+        (3, 2)
+        """
+        weights, components = self._predictive(X, "predict_quantiles")
+        return mixture_quantiles(weights, components, quantiles)
+
+    def predict_interval(self, X, coverage=0.9):
+        """Central prediction interval of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+        coverage : float, default=0.9
+            Probability in (0, 1) that the interval holds the target.
+
+        Returns
+        -------
+        interval : ndarray of shape (n_samples, 2)
+            The predictive quantiles at ``(1 - coverage) / 2`` and
+            ``(1 + coverage) / 2``.
+        """
+        weights, components = self._predictive(X, "predict_interval")
+        return mixture_interval(weights, components, coverage)
+
+    def sample_y(self, X, n_samples=1, random_state=None):
+        """Draw targets from the predictive distribution of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+        n_samples : int, default=1
+            Draws per sample.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draws.
+
+        Returns
+        -------
+        draws : ndarray of shape (n_samples_X, n_samples)
+            Each draw picks an expert by the gate, then a target from it.
+        """
+        weights, components = self._predictive(X, "sample_y")
+        return mixture_sample(weights, components, n_samples, random_state)
+
+    def summary(
+        self,
+        X,
+        y,
+        sample_weight=None,
+        *,
+        method="information",
+        n_boot=100,
+        random_state=None,
+    ):
+        """Tabulate the experts' and the gate's coefficients with standard errors.
+
+        As R's flexmix ``summary(refit(model))``: standard errors from the
+        observed information matrix of the whole mixture log-likelihood
+        (the experts' coefficients and noise scales and the gate, jointly),
+        or from a bootstrap. Estimators keep no training data, so the
+        training data are passed again.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The training features.
+        y : array-like of shape (n_samples,)
+            The training targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            The weights of the fit, if any.
+        method : {"information", "bootstrap"}, default="information"
+            "bootstrap": refit on ``n_boot`` resamples, warm-started from this
+            fit, each replicate's experts matched to the fitted ones; with
+            experts that have no coefficients (trees...), the gate's rows
+            only.
+        n_boot : int, default=100
+            Bootstrap replicates.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the resamples.
+
+        Returns
+        -------
+        table : pandas.DataFrame
+            Index ``(part, term)``: parts "expert 0", ..., then "gate 1", ...
+            (gate 0 is the reference, as in flexmix), terms "intercept" then
+            the feature names; columns ``estimate``, ``std_error``, ``z``,
+            ``p_value``.
+        """
+        # pandas and the information matrix: imported when first asked for.
+        from ._inference import (
+            bootstrap_table,
+            coefficient_table,
+            linear_mixture_parameters,
+        )
+
+        if method not in ("information", "bootstrap"):
+            raise ValueError(
+                f'method must be "information" or "bootstrap"; got {method!r}.'
+            )
+        X = to_host(self._validate_X(X, "summary"))
+        y = to_host(self._encode_targets(y, X.shape[0]))
+        if sparse.issparse(X):
+            X = X.toarray()
+        names = list(getattr(self, "feature_names_in_", [])) or [
+            f"x{j}" for j in range(X.shape[1])
+        ]
+        if method == "information":
+            parameters = linear_mixture_parameters(self)
+            return coefficient_table(
+                parameters,
+                X,
+                y,
+                X,
+                sample_weight=sample_weight,
+                feature_names=names,
+                gate_feature_names=names,
+            )
+
+        def refit(rows):
+            # Warm-started from this fit, with every expert kept so that the
+            # replicate's experts can be matched to these.
+            replicate = copy.deepcopy(self).set_params(
+                warm_start=True, min_expert_weight=0.0, verbose=0
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                weights = None if sample_weight is None else sample_weight[rows]
+                replicate.fit(X[rows], y[rows], sample_weight=weights)
+            return linear_mixture_parameters(replicate, X)
+
+        parameters = linear_mixture_parameters(self, X)
+        with_coefficients = parameters.expert_coef.shape[1] == X.shape[1]
+        table = bootstrap_table(
+            refit,
+            parameters,
+            X.shape[0],
+            n_boot=n_boot,
+            random_state=random_state,
+            feature_names=names if with_coefficients else [],
+            gate_feature_names=names,
+        )
+        if with_coefficients:
+            return table
+        # Experts without coefficients: only the gate's rows mean anything.
+        parts = table.index.get_level_values("part")
+        return table[parts.str.startswith("gate")]

@@ -5,6 +5,8 @@ from numbers import Integral
 import numpy as np
 from sklearn.base import clone
 
+__all__ = ["select_n_experts"]
+
 _CRITERIA = ("bic", "aic")
 
 
@@ -23,10 +25,14 @@ def select_n_experts(estimator, X, y, n_experts=range(1, 6), *, criterion="bic")
     estimator : MixtureOfExpertsRegressor or MixtureOfExpertsClassifier
         Cloned for each candidate, with ``n_experts`` set.
     X : array-like of shape (n_samples, n_features)
+        Training data.
     y : array-like of shape (n_samples,)
+        Target values.
     n_experts : iterable of int, default=range(1, 6)
         The candidate numbers of experts.
     criterion : {"bic", "aic"}, default="bic"
+        The information criterion that picks the best candidate (lower is
+        better).
 
     Returns
     -------
@@ -35,6 +41,12 @@ def select_n_experts(estimator, X, y, n_experts=range(1, 6), *, criterion="bic")
     results : pandas.DataFrame
         One row per candidate, indexed by ``n_experts``: ``log_likelihood``,
         ``n_parameters``, ``bic``, ``aic`` and ``converged``.
+
+    See Also
+    --------
+    skmoe.MixtureOfExpertsRegressor.bic : The criterion of one fitted mixture.
+    sklearn.model_selection.GridSearchCV : Cross-validation over
+        ``n_experts``, for experts whose parameters BIC cannot count.
 
     Examples
     --------
@@ -46,6 +58,8 @@ def select_n_experts(estimator, X, y, n_experts=range(1, 6), *, criterion="bic")
     ... )
     >>> list(results.columns)
     ['log_likelihood', 'n_parameters', 'bic', 'aic', 'converged']
+    >>> best.n_experts == int(results["bic"].idxmin())
+    True
     """
     import pandas as pd
 

@@ -120,3 +120,82 @@ def test_unknown_label_in_log_likelihood(regimes):
     clf = MixtureOfExpertsClassifier(n_experts=2, max_iter=5).fit(X, y)
     with pytest.raises(ValueError, match="not seen in fit"):
         clf.log_likelihood(X[:3], [0, 1, 7])
+
+
+def logit_regimes():
+    """Two logistic regimes in x2, gated along x0 (n = 1000)."""
+    rng = np.random.RandomState(0)
+    n = 1000
+    X = rng.uniform(-2, 2, size=(n, 2))
+    gate = 1 / (1 + np.exp(-4 * X[:, 0]))
+    regime = rng.uniform(size=n) < gate
+    eta = np.where(regime, 1 + 3 * X[:, 1], -0.5 - 2.5 * X[:, 1])
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-eta))).astype(int)
+    return X, y
+
+
+# python benchmarks/flexmix_logit_refit.py: flexmix's best of 30 seeds has
+# logLik -391.774772576905; refit()'s standard errors, by component (the one
+# with the larger intercept second), then the concomitant model of component 2.
+FLEXMIX_LOGIT_SE = {
+    "low": [1.058290417154038, 1.458386990466568, 0.773139040206091],
+    "high": [0.396348578010959, 0.364949822644280, 0.304427910887671],
+    "gate": [0.179010568095887, 0.108968710635747, 0.306250553550232],
+}
+
+
+def test_summary_matches_flexmix_refit_for_logistic_experts():
+    X, y = logit_regimes()
+    clf = MixtureOfExpertsClassifier(
+        LogisticRegression(C=np.inf),
+        n_experts=2,
+        gate=LogisticRegression(C=np.inf),
+        n_init=10,
+        tol=1e-10,
+        max_iter=2000,
+        random_state=0,
+    ).fit(X, y)
+    assert clf.log_likelihood_ == pytest.approx(-391.774772576905, abs=1e-4)
+    table = clf.summary(X, y)
+    high = int(np.argmax([float(e.intercept_[0]) for e in clf.experts_]))
+    np.testing.assert_allclose(
+        table.loc[f"expert {high}", "std_error"], FLEXMIX_LOGIT_SE["high"], rtol=0.01
+    )
+    np.testing.assert_allclose(
+        table.loc[f"expert {1 - high}", "std_error"],
+        FLEXMIX_LOGIT_SE["low"],
+        rtol=0.01,
+    )
+    np.testing.assert_allclose(
+        table.loc["gate 1", "std_error"], FLEXMIX_LOGIT_SE["gate"], rtol=0.01
+    )
+    # The estimates are the fitted experts' own coefficients.
+    np.testing.assert_allclose(
+        table.loc["expert 0", "estimate"],
+        np.r_[clf.experts_[0].intercept_, clf.experts_[0].coef_[0]],
+    )
+
+
+def test_multiclass_summary_and_bootstrap():
+    X, y = make_moe_classification(
+        n_samples=600, n_features=2, n_classes=3, random_state=0
+    )
+    clf = MixtureOfExpertsClassifier(n_experts=2, random_state=0).fit(X, y)
+    table = clf.summary(X, y)
+    parts = table.index.get_level_values("part").unique().tolist()
+    assert parts == [
+        "expert 0, class 1",
+        "expert 0, class 2",
+        "expert 1, class 1",
+        "expert 1, class 2",
+        "gate 1",
+    ]
+    assert np.all(np.isfinite(table["std_error"])) and np.all(table["std_error"] > 0)
+    boot = clf.summary(X, y, method="bootstrap", n_boot=20, random_state=0)
+    assert boot.index.equals(table.index)
+    np.testing.assert_allclose(boot["estimate"], table["estimate"])
+    assert np.all(boot["std_error"] > 0)
+    with pytest.raises(TypeError, match="logistic"):
+        MixtureOfExpertsClassifier(
+            DecisionTreeClassifier(max_depth=2), n_experts=2, random_state=0
+        ).fit(X, y).summary(X, y)

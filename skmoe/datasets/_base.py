@@ -52,6 +52,10 @@ def _load(filename, feature_names, target_name, descr_key, return_X_y, as_frame)
 def load_mcycle(*, return_X_y=False, as_frame=False):
     """Load the motorcycle crash data (regression, 133 samples, 1 feature).
 
+    Head acceleration after a simulated motorcycle crash, against time: a
+    flat phase, a sharp dip, a rebound and a noisy tail, the classic data set
+    for experts that each take one phase (Silverman, 1985).
+
     Parameters
     ----------
     return_X_y : bool, default=False
@@ -64,6 +68,11 @@ def load_mcycle(*, return_X_y=False, as_frame=False):
     data : :class:`~sklearn.utils.Bunch` or tuple
         ``data`` (column ``times``), ``target`` (``accel``), ``feature_names``,
         ``DESCR``.
+
+    See Also
+    --------
+    load_tone : Two regimes that overlap in x.
+    load_npreg : Two regimes, a line and a parabola.
 
     Examples
     --------
@@ -78,6 +87,10 @@ def load_mcycle(*, return_X_y=False, as_frame=False):
 def load_tone(*, return_X_y=False, as_frame=False):
     """Load the tone perception data (regression, 150 samples, 1 feature).
 
+    A musician's perceived tuning against the stretch ratio of the tone
+    played: most answers stay near 2, others follow the identity line, so two
+    regimes overlap over the same x (Cohen, 1984).
+
     Parameters
     ----------
     return_X_y : bool, default=False
@@ -89,6 +102,11 @@ def load_tone(*, return_X_y=False, as_frame=False):
     -------
     data : :class:`~sklearn.utils.Bunch` or tuple
         ``data`` (column ``stretchratio``), ``target`` (``tuned``).
+
+    See Also
+    --------
+    load_mcycle : Regimes that switch along x.
+    load_npreg : Two regimes, a line and a parabola.
 
     Examples
     --------
@@ -119,6 +137,11 @@ def load_npreg(*, return_X_y=False, as_frame=False):
     -------
     data : :class:`~sklearn.utils.Bunch` or tuple
         ``data`` (column ``x``), ``target`` (``yn``), ``regime`` (1 or 2).
+
+    See Also
+    --------
+    load_mcycle : Regimes that switch along x.
+    load_tone : Two regimes that overlap in x.
 
     Examples
     --------

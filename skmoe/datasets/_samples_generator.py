@@ -36,7 +36,9 @@ def make_moe_regression(
     Parameters
     ----------
     n_samples : int, default=1000
+        Number of samples.
     n_features : int, default=2
+        Number of features.
     n_experts : int, default=3
         Number of regimes.
     noise : float, default=0.5
@@ -46,12 +48,21 @@ def make_moe_regression(
     return_regimes : bool, default=False
         If True, also return the regime of each sample.
     random_state : int, RandomState instance or None, default=None
+        Seed of the features, the regimes' parameters and the noise.
 
     Returns
     -------
     X : ndarray of shape (n_samples, n_features)
+        Standard normal features.
     y : ndarray of shape (n_samples,)
-    regimes : ndarray of shape (n_samples,), only if ``return_regimes``
+        Targets.
+    regimes : ndarray of shape (n_samples,)
+        The regime of each sample, in ``range(n_experts)``; only returned
+        when ``return_regimes`` is True.
+
+    See Also
+    --------
+    make_moe_classification : The same gated regimes, with logistic experts.
 
     Examples
     --------
@@ -88,10 +99,13 @@ def make_moe_classification(
     Parameters
     ----------
     n_samples : int, default=1000
+        Number of samples.
     n_features : int, default=2
+        Number of features.
     n_experts : int, default=3
         Number of regimes.
     n_classes : int, default=2
+        Number of classes.
     gate_sharpness : float, default=5.0
         Scale of the gate weights: large values give sharp regime boundaries.
     expert_sharpness : float, default=3.0
@@ -99,18 +113,27 @@ def make_moe_classification(
     return_regimes : bool, default=False
         If True, also return the regime of each sample.
     random_state : int, RandomState instance or None, default=None
+        Seed of the features, the regimes' parameters and the labels.
 
     Returns
     -------
     X : ndarray of shape (n_samples, n_features)
-    y : ndarray of shape (n_samples,) of ints in ``range(n_classes)``
-    regimes : ndarray of shape (n_samples,), only if ``return_regimes``
+        Standard normal features.
+    y : ndarray of shape (n_samples,)
+        Labels, integers in ``range(n_classes)``.
+    regimes : ndarray of shape (n_samples,)
+        The regime of each sample, in ``range(n_experts)``; only returned
+        when ``return_regimes`` is True.
+
+    See Also
+    --------
+    make_moe_regression : The same gated regimes, with linear experts.
 
     Examples
     --------
     >>> from skmoe.datasets import make_moe_classification
     >>> X, y = make_moe_classification(n_samples=100, random_state=0)
-    >>> sorted(set(y))
+    >>> sorted(set(y.tolist()))
     [0, 1]
     """
     rng = check_random_state(random_state)
