@@ -156,15 +156,11 @@ def fit_experts(
             rows = assigned_rows(responsibilities, sample_weight, k, min_rows)
             weights = None
         if how is not None and weights is not None:
-            features = X
-            if how.max_bins is not None:
-                features = state.binned(X, everyone, how.max_bins)
-            task = delayed(continue_fit)(
-                template, how, _fit_one, features, y, rows, weights, everyone
-            )
+            features = state.features(X, everyone, how)
+            fit = (template, how, _fit_one, features, y, rows, weights, everyone)
+            tasks.append(delayed(continue_fit)(*fit))
         else:
-            task = delayed(_fit_one)(expert, X, y, rows, weights, everyone)
-        tasks.append(task)
+            tasks.append(delayed(_fit_one)(expert, X, y, rows, weights, everyone))
     return Parallel(n_jobs=n_jobs)(tasks)
 
 
@@ -498,17 +494,4 @@ def fit_logistic_experts(
         expert.classes_ = classes
         expert.n_iter_ = np.array([n_iter])
         expert.n_features_in_ = len(feature_mean)
-    return experts
-
-
-def partial_fit_experts(experts, X, y, responsibilities, sample_weight, classes=None):
-    """One ``partial_fit`` of each expert on its responsibility-weighted chunk.
-
-    ``y`` as the experts see it (labels for classifiers, with ``classes``).
-    """
-    extra = {} if classes is None else {"classes": classes}
-    for k, expert in enumerate(experts):
-        expert.partial_fit(
-            X, y, sample_weight=responsibilities[:, k] * sample_weight, **extra
-        )
     return experts

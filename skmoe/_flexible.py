@@ -306,8 +306,12 @@ class ContinuationState:
         self.kept = {}
         self.bins = {}
 
-    def binned(self, X, rows, max_bins):
-        """``bin_features(X, rows, max_bins)``, made once per X and max_bins."""
+    def features(self, X, rows, how):
+        """What an expert continuing by ``how`` is fitted on: X, or X binned
+        by ``bin_features(X, rows, how.max_bins)``, made once per X."""
+        if how.max_bins is None:
+            return X
+        max_bins = how.max_bins
         key = (id(X), max_bins)
         entry = self.bins.get(key)
         if entry is None or entry[0] is not X:
