@@ -51,7 +51,7 @@ Experts that can continue training take partial M-steps (generalized
     its loss by less than its ``tol`` is held. ``HistGradientBoosting*``
     (``early_stopping`` "auto" or False, no categorical features) and
     ``GradientBoosting*`` (``n_iter_no_change=None``): slices of their
-    ``max_iter`` / ``n_estimators`` trees (40%, then 20%), grown on the new
+    ``max_iter`` / ``n_estimators`` trees (a half, then quarters), grown on the new
     weights; histogram boosting is fitted on features binned once, by
     unweighted quantiles, so that its bins stay put while the
     responsibilities move. An expert whose budget is spent is held, and EM

@@ -68,7 +68,7 @@ NETWORK_SHARES = (0.25, 0.05)
 #: The same for boosting (trees). Each continued fit of a boosted model
 #: evaluates all its trees on the training rows before growing new ones, and
 #: the E-step evaluates them again: fewer, larger slices.
-BOOSTING_SHARES = (0.4, 0.2)
+BOOSTING_SHARES = (0.5, 0.25)
 
 
 #: Weight, relative to the largest, of the rows that take part in a fit only
