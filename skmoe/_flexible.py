@@ -52,6 +52,7 @@ import warnings
 from typing import NamedTuple
 
 import numpy as np
+from scipy import sparse
 from sklearn.ensemble import (
     GradientBoostingClassifier,
     GradientBoostingRegressor,
@@ -309,8 +310,8 @@ class ContinuationState:
     def features(self, X, rows, how):
         """What an expert continuing by ``how`` is fitted on: X, or X binned
         by ``bin_features(X, rows, how.max_bins)``, made once per X."""
-        if how.max_bins is None:
-            return X
+        if how.max_bins is None or sparse.issparse(X):
+            return X  # boosting refuses sparse input with its own error
         max_bins = how.max_bins
         key = (id(X), max_bins)
         entry = self.bins.get(key)

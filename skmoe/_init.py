@@ -205,8 +205,10 @@ def spline_mixture_start(mixture, X, y, sample_weight, rng):
         max_iter=min(mixture.max_iter, SPLINE_START_MAX_ITER),
         random_state=rng.randint(np.iinfo(np.int32).max),
     )
-    if "likelihood" in helper.get_params():
-        helper.set_params(likelihood="auto")
+    # The helper sees spline features, and has its own experts' family.
+    defaults = {"likelihood": "auto", "gate_features": None, "expert_features": None}
+    known = helper.get_params()
+    helper.set_params(**{k: v for k, v in defaults.items() if k in known})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         helper.fit(features[rows], y[rows], sample_weight=sample_weight[rows])

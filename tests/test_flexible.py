@@ -159,6 +159,16 @@ def test_boosting_experts_likelihood_climbs_and_budget_is_spent():
     assert moe.score(X, y) > 0.8
 
 
+def test_classic_boosting_experts_continue():
+    X, y, _ = _regimes(n_samples=600)
+    expert = GradientBoostingRegressor(n_estimators=12, max_depth=2, random_state=0)
+    moe = MixtureOfExpertsRegressor(expert, n_experts=2, random_state=0).fit(X, y)
+    path = np.asarray(moe.log_likelihood_path_)
+    assert np.all(np.diff(path) >= -1e-9 * np.abs(path[1:]))
+    for fitted in moe.experts_:
+        assert fitted.n_estimators_ == 12 and fitted.warm_start is False
+
+
 def test_network_experts_likelihood_climbs_within_tiny_dips():
     X, y, _ = _regimes()
     expert = MLPRegressor(hidden_layer_sizes=(8,), max_iter=60, random_state=0)
