@@ -34,7 +34,7 @@ init : {"tree", "kmeans", "random", "spline"} or array-like of shape \
     "random": each sample to the nearest of K random samples. "spline":
     the gate probabilities of a quick mixture of constant experts whose
     softmax gate reads additive cubic splines of the features (at most
-    5,000 rows, 15 iterations); meant for flexible experts (networks,
+    2,000 rows, 15 iterations); meant for flexible experts (networks,
     boosting), which can fit any split of the data and so keep whichever
     one EM starts from: constant experts cannot, and their gate finds where
     the targets change, along oblique or curved boundaries too

@@ -19,7 +19,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import has_fit_parameter
 
 from ._array_utils import device, namespace, to_device, to_host
-from ._flexible import ContinuationState, continuation, continue_fit
+from ._flexible import ContinuationState, continue_fit
 from ._solvers import EXPERT_NEWTON_BUDGET, fit_multinomial, solve_psd
 
 RESPONSIBILITY_THRESHOLD = 1e-8
@@ -143,7 +143,7 @@ def fit_experts(
             n_samples, max(MIN_EXPERT_ROWS, getattr(expert, "n_neighbors", 0))
         )
         template = getattr(expert, "replaced_estimator_", expert)
-        how = continuation(template)
+        how = state.how(template)
         if has_fit_parameter(template, "sample_weight"):
             rows = expert_rows(responsibilities, sample_weight, k, min_rows)
             n_classes = len(np.unique(y[rows])) if classifier else 0

@@ -162,9 +162,11 @@ def has_converged(expert, how):
     curve = getattr(expert, "loss_curve_", None)
     if how.cumulative or curve is None:
         return False
-    params = expert.get_params()
-    last = min(len(curve), slice_size(int(params[how.budget]), 1, how.shares))
-    return last >= 2 and curve[-last] - curve[-1] < params["tol"]
+    # Parameters read as the attributes scikit-learn keeps them in: no
+    # get_params at every M-step of every held expert.
+    total = int(getattr(expert, how.budget))
+    last = min(len(curve), slice_size(total, 1, how.shares))
+    return last >= 2 and curve[-last] - curve[-1] < expert.tol
 
 
 def slice_size(total, spent, shares):
@@ -261,12 +263,11 @@ def continue_fit(expert, how, fit_one, X, y, rows, weights, wider_rows):
     -------
     expert : fitted estimator
     """
-    user = {name: expert.get_params()[name] for name in (how.budget, *how.working)}
-    total = int(user[how.budget])
     spent = work_done(expert, how)
-    work = slice_size(total, spent, how.shares)
+    work = slice_size(int(getattr(expert, how.budget)), spent, how.shares)
     if spent > 0 and (work == 0 or has_converged(expert, how)):
         return expert
+    user = {name: expert.get_params()[name] for name in (how.budget, *how.working)}
     if isinstance(X, BinnedFeatures):
         weights = np.array(weights)
         weights[X.anchors] = np.maximum(
@@ -306,6 +307,15 @@ class ContinuationState:
     def __init__(self):
         self.kept = {}
         self.bins = {}
+        self.kinds = {}
+
+    def how(self, expert):
+        """``continuation(expert)``, worked out once per expert object."""
+        entry = self.kinds.get(id(expert))
+        if entry is None or entry[0] is not expert:
+            entry = (expert, continuation(expert))
+            self.kinds[id(expert)] = entry
+        return entry[1]
 
     def features(self, X, rows, how):
         """What an expert continuing by ``how`` is fitted on: X, or X binned
@@ -322,7 +332,7 @@ class ContinuationState:
 
     def predictions(self, expert, compute):
         """``compute(expert)``, or its kept value if the expert has not moved."""
-        how = continuation(expert)
+        how = self.how(expert)
         if how is None:
             return compute(expert)
         done = work_done(expert, how)

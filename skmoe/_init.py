@@ -33,7 +33,7 @@ TREE_MAX_FEATURES = 32
 # start is fitted on at most this many rows, for at most this many EM
 # iterations (within the estimator's own max_iter), its gate on splines with
 # this many knots per feature.
-SPLINE_START_MAX_ROWS = 5_000
+SPLINE_START_MAX_ROWS = 2_000
 SPLINE_START_MAX_ITER = 15
 SPLINE_KNOTS = 4
 
