@@ -18,6 +18,7 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from threadpoolctl import threadpool_limits
 
 from skmoe import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
+from skmoe._experts import ExpertFitWarning
 from skmoe._flexible import (
     ContinuationState,
     bin_features,
@@ -258,6 +259,21 @@ def test_bad_init_string_is_a_clear_error():
     X, y, _ = _regimes(n_samples=100)
     with pytest.raises(ValueError, match="spline"):
         MixtureOfExpertsRegressor(init="splines").fit(X, y)
+
+
+def test_boosting_experts_report_sparse_input_in_their_own_words():
+    """Binning is skipped for sparse input: the expert's own error says what
+    is wrong (and, as for any expert that cannot fit, a constant replaces
+    it with a warning)."""
+    X, y, _ = _regimes(n_samples=200)
+    expert = HistGradientBoostingRegressor(max_iter=5)
+    moe = MixtureOfExpertsRegressor(expert, 2, max_iter=2, random_state=0)
+    with (
+        warnings.catch_warnings(),
+        pytest.warns(ExpertFitWarning, match="dense data is required"),
+    ):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        moe.fit(sparse.csr_matrix(X), y)
 
 
 def test_user_estimator_is_never_changed():
