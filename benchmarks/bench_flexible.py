@@ -19,7 +19,8 @@ features), one ``MLPClassifier(32, 32)`` against a mixture of three
 ``MLPClassifier(16, 16)`` experts; the table gives accuracies and the ratio
 of error rates.
 
-Every ratio is of two numbers measured in the same run. The machine's load
+Every ratio is of two numbers measured in the same run; a fit under 2 s is
+timed as the best of three. The machine's load
 moves timings; run with ``OMP_NUM_THREADS=1`` on a shared machine (both
 sides then use one thread). Run ``python benchmarks/bench_flexible.py``
 (``--only mlp`` / ``hgb`` / ``clf``, ``--problems step,disc``).
@@ -58,9 +59,16 @@ def regime_problem(kind, n_samples, random_state):
 
 
 def timed(model, X, y):
-    start = time.perf_counter()
-    model.fit(X, y)
-    return model, time.perf_counter() - start
+    """The fitted model and its fit time: the best of three fits when one
+    takes under 2 s (short timings swing most with the machine's load)."""
+    best = np.inf
+    for _ in range(3):
+        start = time.perf_counter()
+        model.fit(X, y)
+        best = min(best, time.perf_counter() - start)
+        if best >= 2.0:
+            break
+    return model, best
 
 
 def rmse(model, X, truth):
