@@ -71,7 +71,6 @@ NETWORK_SHARES = (0.25, 0.05)
 #: the E-step evaluates them again: fewer, larger slices.
 BOOSTING_SHARES = (0.5, 0.25)
 
-
 #: Weight, relative to the largest, of the rows that take part in a fit only
 #: so that every bin of a boosting expert's features is present.
 ANCHOR_WEIGHT = 1e-10
@@ -124,10 +123,13 @@ def continuation(estimator):
         working = {"warm_start": True, "n_iter_no_change": np.iinfo(np.int32).max}
         return Continuation("max_iter", False, working, NETWORK_SHARES)
     if kind in (HistGradientBoostingRegressor, HistGradientBoostingClassifier):
-        if params["early_stopping"] is True or params["categorical_features"] not in (
-            None,
-            "from_dtype",
-        ):
+        categorical = params["categorical_features"]
+        # Only numeric features are binned (an array of indices or a mask
+        # names categorical ones).
+        numeric = categorical is None or (
+            isinstance(categorical, str) and categorical == "from_dtype"
+        )
+        if params["early_stopping"] is True or not numeric:
             return None
         working = {"warm_start": True, "early_stopping": False}
         return Continuation(

@@ -74,6 +74,7 @@ def test_experts_that_continue(estimator, budget):
         MLPRegressor(early_stopping=True),
         HistGradientBoostingRegressor(early_stopping=True),
         HistGradientBoostingRegressor(categorical_features=[0]),
+        HistGradientBoostingRegressor(categorical_features=np.array([True, False])),
         GradientBoostingRegressor(n_iter_no_change=5),
     ],
 )
