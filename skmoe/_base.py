@@ -35,7 +35,11 @@ from ._engines import FusedEngine, GeneralEngine, weighted_scaling
 from ._experts import batched_kind, make_experts
 from ._features import resolve_columns, take_columns
 from ._gate import SoftmaxGate, make_gate
-from ._init import check_initial_responsibilities, initial_responsibilities
+from ._init import (
+    check_initial_responsibilities,
+    initial_responsibilities,
+    spline_mixture_start,
+)
 from ._online import step_size, stepwise_em_step
 from ._prediction import PredictionMixin
 
@@ -47,7 +51,7 @@ class BaseMixtureOfExperts(PredictionMixin, BaseEstimator, metaclass=ABCMeta):
         "estimator": [HasMethods(["fit", "predict"]), None],
         "n_experts": [Interval(Integral, 1, None, closed="left")],
         "gate": [HasMethods(["fit", "predict_proba"]), None],
-        "init": [StrOptions({"tree", "kmeans", "random"}), "array-like"],
+        "init": [StrOptions({"tree", "kmeans", "random", "spline"}), "array-like"],
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
@@ -278,9 +282,14 @@ class BaseMixtureOfExperts(PredictionMixin, BaseEstimator, metaclass=ABCMeta):
                 self._gate_scale,
                 random_state=rng,
             )
-            if initial is None:
+            responsibilities = initial
+            if initial is None and self.init == "spline" and run == 0:
+                responsibilities = spline_mixture_start(
+                    self, data.host_X, to_host(data.y), host_weight, rng
+                )
+            if responsibilities is None:
                 responsibilities = initial_responsibilities(
-                    self.init,
+                    "tree" if self.init == "spline" else self.init,
                     host_design,
                     targets,
                     host_weight,
@@ -288,8 +297,6 @@ class BaseMixtureOfExperts(PredictionMixin, BaseEstimator, metaclass=ABCMeta):
                     rng,
                     partitions,
                 )
-            else:
-                responsibilities = initial
             engine = self._engine(data, experts, gate, family)
             return engine, to_device(responsibilities, data.design)
 

@@ -32,6 +32,7 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         ``sample_weight`` are fitted on the samples they are most responsible
         for. ``LogisticRegression`` experts are fitted by Newton steps on
         the standardised data, warm-started from one M-step to the next.
+        {continuation}
     {n_experts}
     {gate}
     {gate_features}

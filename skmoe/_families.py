@@ -453,28 +453,6 @@ class StudentTFamily:
 LIKELIHOODS = ("gaussian", "student_t", "poisson", "gamma")
 
 
-def likelihood_of(estimator):
-    """The likelihood ``likelihood="auto"`` gives an expert: its own loss.
-
-    Poisson for PoissonRegressor, TweedieRegressor(power=1) and a
-    ``loss="poisson"``; Gamma for GammaRegressor, TweedieRegressor(power=2)
-    and a ``loss="gamma"``; Gaussian for anything else. A pipeline is
-    judged by its final step.
-    """
-    steps = getattr(estimator, "steps", None)
-    if steps:
-        return likelihood_of(steps[-1][1])
-    name = type(estimator).__name__
-    params = estimator.get_params(deep=False)
-    power = params.get("power") if name == "TweedieRegressor" else None
-    loss = params.get("loss")
-    if name == "PoissonRegressor" or power == 1 or loss == "poisson":
-        return "poisson"
-    if name == "GammaRegressor" or power == 2 or loss == "gamma":
-        return "gamma"
-    return "gaussian"
-
-
 def make_family(likelihood, target_scale):
     """The family object of a resolved likelihood name."""
     if likelihood == "gaussian":

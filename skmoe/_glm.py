@@ -16,9 +16,10 @@ the ridge of expert k is its ``alpha`` times its total weight.
 """
 
 import numpy as np
-from sklearn.linear_model import GammaRegressor, PoissonRegressor, TweedieRegressor
 
-from ._array_utils import namespace, to_device, to_host
+from ._array_utils import device, namespace, to_device, to_host
+from ._experts import expert_alphas, linear_expert_weights, set_linear_experts
+from ._losses import glm_power
 from ._solvers import solve_psd
 
 #: IRLS stops when no coefficient (standardised) moves more than this.
@@ -32,25 +33,6 @@ GLM_WARM_ITER = 1
 # Linear predictors are clipped here before exp, so that a trial step
 # cannot overflow; it is rejected by the step test anyway.
 _MAX_ETA = 700.0
-
-
-def glm_power(estimator):
-    """Tweedie power of a GLM expert the batched path fits, or None.
-
-    PoissonRegressor (1), GammaRegressor (2) and TweedieRegressor with a log
-    link (``link="log"``, or ``"auto"`` with ``power > 0``).
-    """
-    kind = type(estimator)
-    if kind is PoissonRegressor:
-        return 1.0
-    if kind is GammaRegressor:
-        return 2.0
-    if kind is TweedieRegressor:
-        params = estimator.get_params()
-        power = float(params["power"])
-        if params["link"] == "log" or (params["link"] == "auto" and power > 0):
-            return power
-    return None
 
 
 def glm_objective(y, eta, weights, power):
@@ -195,3 +177,58 @@ def fitted_glms(experts, n_iter):
         expert._base_loss = expert._get_loss()
         expert.n_iter_ = n_iter
     return experts
+
+
+class GLMExperts:
+    """How K batched GLM experts of a regressor are fitted and predict.
+
+    The counterpart of ``_experts.RegressionExperts`` for
+    ``batched_kind(estimator) == "glm"``: PoissonRegressor, GammaRegressor
+    and TweedieRegressor with a log link, fitted together by :func:`fit_glm`
+    (warm started from their last fit) and predicting ``exp(X @ coef_ +
+    intercept_)``.
+
+    Parameters
+    ----------
+    kind : "glm"
+        From ``_experts.batched_kind``.
+    feature_mean, feature_scale : array of shape (d,)
+        The standardisation of the design.
+    n_jobs : int or None
+        Unused (the fit is one batched solve); kept for the common signature.
+    """
+
+    def __init__(self, kind, feature_mean, feature_scale, n_jobs=None):
+        self.kind = kind
+        self.feature_mean = feature_mean
+        self.feature_scale = feature_scale
+        self.n_jobs = n_jobs
+
+    def fit(self, experts, data, responsibilities, kernels):
+        """M-step of the experts; returns them fitted."""
+        mean, scale = to_host(self.feature_mean), to_host(self.feature_scale)
+        fitted = all(hasattr(expert, "coef_") for expert in experts)
+        start = linear_expert_weights(experts, mean, scale) if fitted else None
+        coef, n_iter = fit_glm(
+            kernels,
+            data.design,
+            data.y,
+            responsibilities * data.sample_weight[:, None],
+            start,
+            expert_alphas(experts),
+            scale,
+            glm_power(experts[0]),
+        )
+        experts = set_linear_experts(experts, coef, mean, scale, data.design)
+        return fitted_glms(experts, n_iter)
+
+    def predict(self, experts, X, host_X=None):
+        """Every expert's mean on every row, (n, K), on X's device."""
+        xp = namespace(self.feature_mean)  # X may be sparse
+        coef = xp.stack([expert.coef_ for expert in experts], axis=1)
+        intercept = [expert.intercept_ for expert in experts]
+        return xp.exp(X @ coef + xp.asarray(intercept, device=device(coef)))
+
+    def predictions(self, experts, data):
+        """What the family reads: each expert's mean on the training rows."""
+        return self.predict(experts, data.X)

@@ -15,7 +15,9 @@ from ._array_utils import is_numpy, namespace, to_device, to_host
 from ._base import BaseMixtureOfExperts
 from ._docstrings import fill_doc
 from ._experts import RegressionExperts
-from ._families import LIKELIHOODS, likelihood_of, make_family
+from ._families import LIKELIHOODS, make_family
+from ._glm import GLMExperts
+from ._losses import likelihood_of
 from ._predictive import mixture_interval, mixture_quantiles, mixture_sample
 
 # The fitted attributes each family's parameters go to (rows of the
@@ -50,6 +52,7 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         and with the built-in gate in one pass over the data per iteration;
         PoissonRegressor, GammaRegressor and TweedieRegressor experts (log
         link) together by IRLS from their weighted normal equations.
+        {continuation}
     {n_experts}
     {gate}
     likelihood : {{"auto", "gaussian", "student_t", "poisson", "gamma"}}, \
@@ -219,7 +222,8 @@ default="auto"
         return make_family(self.likelihood_, self._target_scale)
 
     def _expert_model(self):
-        return RegressionExperts(
+        model = GLMExperts if self._batched == "glm" else RegressionExperts
+        return model(
             self._batched, self._feature_mean, self._feature_scale, self.n_jobs
         )
 

@@ -24,8 +24,8 @@ from skmoe._families import (
     StudentTFamily,
     fit_student_t,
     gamma_shape,
-    likelihood_of,
 )
+from skmoe._losses import likelihood_of
 from skmoe.datasets import load_patent, load_tone
 
 UNPENALISED = LogisticRegression(C=np.inf)

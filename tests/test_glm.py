@@ -7,13 +7,8 @@ from sklearn.linear_model import GammaRegressor, PoissonRegressor, TweedieRegres
 
 from skmoe import MixtureOfExpertsRegressor
 from skmoe._engines import make_training_data, weighted_scaling
-from skmoe._experts import (
-    RegressionExperts,
-    batched_kind,
-    linear_expert_weights,
-    make_experts,
-)
-from skmoe._glm import glm_objective
+from skmoe._experts import batched_kind, linear_expert_weights, make_experts
+from skmoe._glm import GLMExperts, glm_objective
 from skmoe._kernels import _numba, _xp
 
 
@@ -46,7 +41,7 @@ def test_batched_glm_equals_the_class_own_weighted_fit(estimator, kernels):
     mean, scale = weighted_scaling(X, sample_weight)
     data = make_training_data(X, y, sample_weight, mean, scale)
     experts = make_experts(estimator, 3, np.random.RandomState(0))
-    model = RegressionExperts("glm", mean, scale)
+    model = GLMExperts("glm", mean, scale)
     experts = model.fit(experts, data, responsibilities, kernels)
     for k, expert in enumerate(experts):
         assert type(expert) is type(estimator)
@@ -69,7 +64,7 @@ def test_glm_experts_continue_from_their_fit():
     y = rng.poisson(np.exp(log_mean)).astype(float)
     mean, scale = weighted_scaling(X, sample_weight)
     data = make_training_data(X, y, sample_weight, mean, scale)
-    model = RegressionExperts("glm", mean, scale)
+    model = GLMExperts("glm", mean, scale)
     experts = make_experts(PoissonRegressor(), 3, np.random.RandomState(0))
     experts = model.fit(experts, data, responsibilities, _xp)
     assert experts[0].n_iter_ > 1  # a cold start converges
