@@ -235,17 +235,10 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
             then the feature names; columns ``estimate``, ``std_error``,
             ``z``, ``p_value``.
         """
-        from ._logit_summary import logistic_summary
+        from ._glm_summary import glm_summary
 
-        if method not in ("information", "bootstrap"):
-            raise ValueError(
-                f'method must be "information" or "bootstrap"; got {method!r}.'
-            )
-        X = to_host(self._validate_X(X, "summary"))
-        codes = to_host(self._encode_targets(y, X.shape[0]))
-        return logistic_summary(
-            self, X, codes, sample_weight, method, n_boot, random_state
-        )
+        data = self._summary_data(X, y, sample_weight, method)
+        return glm_summary(self, "logit", data, method, n_boot, random_state)
 
     def predict(self, X):
         """Predict the most probable class of each sample.

@@ -309,9 +309,6 @@ def bootstrap_table(
 
 
 # Parameters that make the gate or the experts see some features only.
-_SELECTIONS = ("gate_features", "expert_features")
-
-
 def linear_mixture_parameters(moe, X=None):
     """The fitted parameters of a regressor with Gaussian experts, raw units.
 
@@ -333,13 +330,8 @@ def linear_mixture_parameters(moe, X=None):
     likelihood = getattr(moe, "likelihood_", "gaussian")
     if likelihood != "gaussian":
         raise TypeError(
-            f"Standard errors are derived for Gaussian experts; this model's "
-            f"likelihood is {likelihood!r}."
-        )
-    if any(getattr(moe, name, None) is not None for name in _SELECTIONS):
-        raise TypeError(
-            "Standard errors are derived for a gate and experts that see every "
-            "feature; this model has gate_features or expert_features."
+            f"Standard errors are derived for Gaussian and Poisson experts; "
+            f"this model's likelihood is {likelihood!r}."
         )
     if not hasattr(gate, "coef_"):
         raise TypeError(

@@ -6,6 +6,7 @@ subclasses' hooks (``_family``, ``_expert_model``, ``_encode_targets``).
 """
 
 import numpy as np
+from scipy import sparse
 from sklearn.utils._array_api import get_namespace
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -60,6 +61,44 @@ class PredictionMixin:
             host_X,
             gate,
         )
+
+    def _summary_data(self, X, y, sample_weight, method):
+        """Host arrays of ``summary``: the fit's input, the experts' and the
+        gate's columns and their names, targets as codes and as labels."""
+        if method not in ("information", "bootstrap"):
+            raise ValueError(
+                f'method must be "information" or "bootstrap"; got {method!r}.'
+            )
+        X = self._validate_X(X, "summary")
+        targets = to_host(self._encode_targets(y, X.shape[0]))
+        X = to_host(X)
+        if sparse.issparse(X):
+            X = X.toarray()
+        names = np.asarray(
+            getattr(self, "feature_names_in_", None)
+            if hasattr(self, "feature_names_in_")
+            else [f"x{j}" for j in range(X.shape[1])]
+        )
+        weights = (
+            np.ones(X.shape[0])
+            if sample_weight is None
+            else np.asarray(sample_weight, dtype=np.float64)
+        )
+        classes = getattr(self, "classes_", None)
+        return {
+            "X": X,
+            "expert_X": take_columns(X, self._expert_columns),
+            "gate_X": take_columns(X, self._gate_columns),
+            "names": [
+                str(n) for n in take_columns(names[None], self._expert_columns)[0]
+            ],
+            "gate_names": [
+                str(n) for n in take_columns(names[None], self._gate_columns)[0]
+            ],
+            "targets": targets,
+            "labels": targets if classes is None else classes[targets],
+            "sample_weight": weights,
+        }
 
     def _expert_X(self, X):
         """The columns of validated X the experts see (``expert_features``)."""

@@ -4,7 +4,6 @@ import copy
 import warnings
 
 import numpy as np
-from scipy import sparse
 from sklearn.base import RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression
@@ -416,33 +415,30 @@ default="auto"
             ``p_value``.
         """
         # pandas and the information matrix: imported when first asked for.
+        from ._glm_summary import glm_summary
         from ._inference import (
             bootstrap_table,
             coefficient_table,
             linear_mixture_parameters,
         )
 
-        if method not in ("information", "bootstrap"):
-            raise ValueError(
-                f'method must be "information" or "bootstrap"; got {method!r}.'
-            )
-        X = to_host(self._validate_X(X, "summary"))
-        y = to_host(self._encode_targets(y, X.shape[0]))
-        if sparse.issparse(X):
-            X = X.toarray()
-        names = list(getattr(self, "feature_names_in_", [])) or [
-            f"x{j}" for j in range(X.shape[1])
-        ]
+        data = self._summary_data(X, y, sample_weight, method)
+        if self.likelihood_ == "poisson":
+            return glm_summary(self, "poisson", data, method, n_boot, random_state)
+        expert_X, gate_X, weights = (
+            data["expert_X"],
+            data["gate_X"],
+            data["sample_weight"],
+        )
         if method == "information":
-            parameters = linear_mixture_parameters(self)
             return coefficient_table(
-                parameters,
-                X,
-                y,
-                X,
-                sample_weight=sample_weight,
-                feature_names=names,
-                gate_feature_names=names,
+                linear_mixture_parameters(self),
+                expert_X,
+                data["targets"],
+                gate_X,
+                sample_weight=weights,
+                feature_names=data["names"],
+                gate_feature_names=data["gate_names"],
             )
 
         def refit(rows):
@@ -453,20 +449,21 @@ default="auto"
             )
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                weights = None if sample_weight is None else sample_weight[rows]
-                replicate.fit(X[rows], y[rows], sample_weight=weights)
-            return linear_mixture_parameters(replicate, X)
+                replicate.fit(
+                    data["X"][rows], data["targets"][rows], sample_weight=weights[rows]
+                )
+            return linear_mixture_parameters(replicate, expert_X)
 
-        parameters = linear_mixture_parameters(self, X)
-        with_coefficients = parameters.expert_coef.shape[1] == X.shape[1]
+        parameters = linear_mixture_parameters(self, expert_X)
+        with_coefficients = parameters.expert_coef.shape[1] == expert_X.shape[1]
         table = bootstrap_table(
             refit,
             parameters,
-            X.shape[0],
+            expert_X.shape[0],
             n_boot=n_boot,
             random_state=random_state,
-            feature_names=names if with_coefficients else [],
-            gate_feature_names=names,
+            feature_names=data["names"] if with_coefficients else [],
+            gate_feature_names=data["gate_names"],
         )
         if with_coefficients:
             return table
