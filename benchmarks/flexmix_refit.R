@@ -68,3 +68,28 @@ report("tone K=2  tuned ~ stretchratio, concomitant ~ 1",
 npreg$x2 <- npreg$x^2
 report("NPreg K=2  yn ~ x + x2, concomitant ~ x + x2",
        best_fit(yn ~ x + x2, ~ x + x2, npreg, 2, 20, 20240601L))
+
+## Poisson experts with a concomitant gate: flexmix's patent model.
+best_poisson <- function(data, K, nrep, seed) {
+  best <- NULL
+  for (i in seq_len(nrep)) {
+    set.seed(seed + i)
+    m <- try(flexmix(Patents ~ lgRD, data = data, k = K,
+                     model = FLXMRglm(family = "poisson"),
+                     concomitant = FLXPmultinom(~ RDS), control = CTRL),
+             silent = TRUE)
+    if (inherits(m, "try-error") || m@k != K) next
+    if (is.null(best) || logLik(m) > logLik(best)) best <- m
+  }
+  best
+}
+patent <- rd("patent.csv")
+for (K in 2:3) {
+  m <- best_poisson(patent, K, 30, 20240601L)
+  cat("\n========== patent K=", K, " Patents ~ lgRD (poisson), concomitant ~ RDS ==========\n", sep = "")
+  cat("logLik:", format(as.numeric(logLik(m)), digits = 15), "\n")
+  r <- refit(m)
+  cat("refit coef:\n"); print(r@coef, digits = 15)
+  cat("refit std. errors:\n"); print(sqrt(diag(r@vcov)), digits = 15)
+  cat("logLik at the refit optimum:", format(FLXlogLikfun(m)(r@coef), digits = 15), "\n")
+}

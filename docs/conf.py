@@ -98,6 +98,7 @@ FULL_GALLERY = [
     "plot_choosing_k",
     "plot_routing",
     "plot_speed",
+    "plot_neural_gate",
     "compare_ensembles",
 ]
 # The test suite's subset: a few seconds each.

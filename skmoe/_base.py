@@ -33,15 +33,15 @@ from ._backend import (
 from ._dask import is_dask_collection
 from ._dask_estimator import DaskMixin
 from ._em import fit_em
-from ._engines import (
-    FusedEngine,
-    GeneralEngine,
-    make_training_data,
-    weighted_scaling,
-)
+from ._engines import FusedEngine, GeneralEngine, weighted_scaling
 from ._experts import batched_kind, make_experts
+from ._features import resolve_columns, take_columns
 from ._gate import SoftmaxGate, make_gate
-from ._init import check_initial_responsibilities, initial_responsibilities
+from ._init import (
+    check_initial_responsibilities,
+    initial_responsibilities,
+    spline_mixture_start,
+)
 from ._online import step_size, stepwise_em_step
 from ._prediction import PredictionMixin
 
@@ -55,7 +55,7 @@ class BaseMixtureOfExperts(
         "estimator": [HasMethods(["fit", "predict"]), None],
         "n_experts": [Interval(Integral, 1, None, closed="left")],
         "gate": [HasMethods(["fit", "predict_proba"]), None],
-        "init": [StrOptions({"tree", "kmeans", "random"}), "array-like"],
+        "init": [StrOptions({"tree", "kmeans", "random", "spline"}), "array-like"],
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
@@ -70,12 +70,16 @@ class BaseMixtureOfExperts(
             Interval(Integral, 1, None, closed="left"),
         ],
         "min_expert_weight": [Interval(Real, 0, 1, closed="left")],
+        "gate_features": [list, tuple, "array-like", callable, None],
+        "expert_features": [list, tuple, "array-like", callable, None],
     }
 
     # Fitted arrays that live on the device of the data (array-API fits).
     _DEVICE_ATTRIBUTES = (
         "_feature_mean",
         "_feature_scale",
+        "_gate_mean",
+        "_gate_scale",
         "expert_weights_",
         "log_likelihood_path_",
     )
@@ -86,6 +90,8 @@ class BaseMixtureOfExperts(
         n_experts=3,
         *,
         gate=None,
+        gate_features=None,
+        expert_features=None,
         init="tree",
         n_init=1,
         max_iter=100,
@@ -102,6 +108,8 @@ class BaseMixtureOfExperts(
         self.estimator = estimator
         self.n_experts = n_experts
         self.gate = gate
+        self.gate_features = gate_features
+        self.expert_features = expert_features
         self.init = init
         self.n_init = n_init
         self.max_iter = max_iter
@@ -200,7 +208,9 @@ class BaseMixtureOfExperts(
         """
         if is_dask_collection(X):
             return self._fit_dask(X, y, sample_weight)
+        raw_X = X
         X, y, sample_weight = self._validate_fit_data(X, y, sample_weight)
+        self._resolve_features(raw_X, X.shape[1])
         previous_classes = getattr(self, "classes_", None)
         # What experts that only take numpy see: the input itself if it is
         # numpy (kept sparse if it is), else a host copy made when needed.
@@ -211,13 +221,16 @@ class BaseMixtureOfExperts(
         self._batched = batched_kind(self.estimator_)
         continuing = self.warm_start and hasattr(self, "experts_")
         if continuing:
-            self._check_warm_start(X, previous_classes)
+            self._check_warm_start(self._expert_X(X), previous_classes)
             self._move_fitted_arrays(lambda array: to_device(array, X))
         else:
-            self._feature_mean, self._feature_scale = weighted_scaling(X, sample_weight)
-        data = make_training_data(
-            X, y, sample_weight, self._feature_mean, self._feature_scale, host_X
-        )
+            self._feature_mean, self._feature_scale = weighted_scaling(
+                self._expert_X(X), sample_weight
+            )
+            self._gate_mean, self._gate_scale = weighted_scaling(
+                take_columns(X, self._gate_columns), sample_weight
+            )
+        data = self._data(X, y, sample_weight, host_X)
         initial = None
         if not (isinstance(self.init, str) or continuing):
             initial = check_initial_responsibilities(
@@ -245,6 +258,14 @@ class BaseMixtureOfExperts(
         self._n_experts_fitted = self.n_experts
         return self
 
+    def _resolve_features(self, X, n_features):
+        """Column indices of ``gate_features`` and ``expert_features``."""
+        names = getattr(self, "feature_names_in_", None)
+        self._gate_columns, self._expert_columns = (
+            resolve_columns(getattr(self, name), X, n_features, names, name)
+            for name in ("gate_features", "expert_features")
+        )
+
     def _run_starter(self, data, continuing, initial):
         """``start_run(run) -> (engine, initial responsibilities)`` of a fit."""
         rng = check_random_state(self.random_state)
@@ -264,13 +285,18 @@ class BaseMixtureOfExperts(
             gate = make_gate(
                 self.gate,
                 self.n_experts,
-                self._feature_mean,
-                self._feature_scale,
+                self._gate_mean,
+                self._gate_scale,
                 random_state=rng,
             )
-            if initial is None:
+            responsibilities = initial
+            if initial is None and self.init == "spline" and run == 0:
+                responsibilities = spline_mixture_start(
+                    self, data.host_X, to_host(data.y), host_weight, rng
+                )
+            if responsibilities is None:
                 responsibilities = initial_responsibilities(
-                    self.init,
+                    "tree" if self.init == "spline" else self.init,
                     host_design,
                     targets,
                     host_weight,
@@ -278,8 +304,6 @@ class BaseMixtureOfExperts(
                     rng,
                     partitions,
                 )
-            else:
-                responsibilities = initial
             engine = self._engine(data, experts, gate, family)
             return engine, to_device(responsibilities, data.design)
 
@@ -414,9 +438,7 @@ class BaseMixtureOfExperts(
         X = self._validate_X(X, "partial_fit")
         y = self._encode_targets(y, X.shape[0])
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
-        data = make_training_data(
-            X, y, sample_weight, self._feature_mean, self._feature_scale
-        )
+        data = self._data(X, y, sample_weight)
         engine = GeneralEngine(
             data,
             self.experts_,

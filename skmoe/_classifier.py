@@ -33,8 +33,11 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
         ``sample_weight`` are fitted on the samples they are most responsible
         for. ``LogisticRegression`` experts are fitted by Newton steps on
         the standardised data, warm-started from one M-step to the next.
+        {continuation}
     {n_experts}
     {gate}
+    {gate_features}
+    {expert_features}
     {init}
     {n_init}
     {max_iter}
@@ -157,6 +160,7 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
 
     def _predict_proba(self, X):
         weights = self._routing(X)
+        X = self._expert_X(X)
         if self._on_device():
             # Every expert on every row (the array API has no scatter); experts
             # other than batched logistic ones predict on one host copy.
@@ -236,17 +240,10 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
             then the feature names; columns ``estimate``, ``std_error``,
             ``z``, ``p_value``.
         """
-        from ._logit_summary import logistic_summary
+        from ._glm_summary import glm_summary
 
-        if method not in ("information", "bootstrap"):
-            raise ValueError(
-                f'method must be "information" or "bootstrap"; got {method!r}.'
-            )
-        X = to_host(self._validate_X(X, "summary"))
-        codes = to_host(self._encode_targets(y, X.shape[0]))
-        return logistic_summary(
-            self, X, codes, sample_weight, method, n_boot, random_state
-        )
+        data = self._summary_data(X, y, sample_weight, method)
+        return glm_summary(self, "logit", data, method, n_boot, random_state)
 
     @dask_method
     def predict(self, X):

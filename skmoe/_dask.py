@@ -22,9 +22,10 @@ from typing import NamedTuple
 import numpy as np
 
 from ._backend import get_kernels, kernel_threads
-from ._engines import FusedEngine, keep_columns
+from ._engines import FusedEngine
 from ._experts import linear_expert_weights
 from ._kernels import _xp
+from ._responsibilities import keep_columns
 from ._solvers import draw_curvature_sample, rescaled_sample
 
 #: Rows drawn on the workers for the initialisation (EM on the sample gives
@@ -227,6 +228,10 @@ class DaskEngine(FusedEngine):
 
     @property
     def n_params(self):
+        return self.data.n_features + 1
+
+    @property
+    def n_gate_params(self):
         return self.data.n_features + 1
 
     def _draw_curvature_sample(self, n_rows):

@@ -36,6 +36,7 @@ from ._engines import FusedEngine, make_training_data
 from ._experts import batched_kind, make_experts
 from ._gate import make_gate
 from ._init import initial_responsibilities
+from ._losses import likelihood_of
 
 
 class DaskMixin:
@@ -44,18 +45,26 @@ class DaskMixin:
     def _check_dask_fit(self):
         """TypeError unless the model's EM runs on Dask."""
         gate_ok = self.gate is None or type(self.gate) is LogisticRegression
+        likelihood = getattr(self, "likelihood", "gaussian")
+        if likelihood == "auto":
+            likelihood = likelihood_of(self._base_estimator())
         if not (
-            is_regressor(self)
+            likelihood == "gaussian"
+            and is_regressor(self)
             and batched_kind(self._base_estimator()) == "regression"
             and gate_ok
             and self.routing == "soft"
             and self.backend != "cupy"
+            and getattr(self, "gate_features", None) is None
+            and getattr(self, "expert_features", None) is None
         ):
             raise TypeError(
                 "fit on dask input runs exact EM on the cluster for "
-                "MixtureOfExpertsRegressor with LinearRegression or Ridge experts, "
+                "MixtureOfExpertsRegressor with LinearRegression or Ridge experts "
+                "(Gaussian likelihood), "
                 "the built-in gate (gate=None or LogisticRegression), "
-                f"routing='soft' and a CPU backend; {type(self).__name__}("
+                "routing='soft', a CPU backend and all the features for gate and "
+                f"experts; {type(self).__name__}("
                 f"estimator={self._base_estimator()!r}, gate={self.gate!r}, "
                 f"routing={self.routing!r}, backend={self.backend!r}) is not. "
                 "Other models: compute the data (X.compute()) if it fits in "
@@ -99,7 +108,11 @@ class DaskMixin:
             del self.feature_names_in_
         self._backend = resolve_backend(self.backend)
         self._feature_mean, self._feature_scale = data.feature_mean, data.feature_scale
+        # Gate and experts see every column (gate_features=expert_features=None).
+        self._gate_columns = self._expert_columns = None
+        self._gate_mean, self._gate_scale = data.feature_mean, data.feature_scale
         self._target_mean, self._target_scale = data.target_mean, data.target_scale
+        self.likelihood_ = "gaussian"
         self.estimator_ = self._base_estimator()
         self._batched = batched_kind(self.estimator_)
         rng = check_random_state(self.random_state)
@@ -159,7 +172,7 @@ class DaskMixin:
                 sample, experts, gate, family, mean, scale, kernels=self._kernels
             )
             responsibilities = initial_responsibilities(
-                self.init,
+                "tree" if self.init == "spline" else self.init,
                 sample.design,
                 targets,
                 sample.sample_weight,

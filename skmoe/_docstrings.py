@@ -19,8 +19,26 @@ gate : classifier, default=None
     with ``predict_proba`` and a ``sample_weight`` in its ``fit`` is fitted
     on the responsibilities as soft targets (each sample once per expert,
     weighted by its responsibility).""",
+    "gate_features": """\
+gate_features : list of int or str, array-like of bool, callable or None, \
+default=None
+    The columns of X the gate sees: None, all of them; a list of column
+    indices, of column names (DataFrame input), a boolean mask, or a
+    callable returning one of those from X (such as
+    ``sklearn.compose.make_column_selector``). Resolved at fit and applied
+    at every later method. ``[]``: a gate with an intercept only, that is
+    constant mixing weights (a mixture of regressions, as mixtools'
+    ``regmixEM``); the gate's standardisation and ``coef_`` are on its own
+    columns.""",
+    "expert_features": """\
+expert_features : list of int or str, array-like of bool, callable or \
+None, default=None
+    The columns of X the experts see, as ``gate_features``; the experts'
+    ``coef_`` and ``n_features_in_`` are on those columns (flexmix's
+    ``Patents ~ lgRD`` with ``concomitant = FLXPmultinom(~ RDS)`` is
+    ``expert_features=["lgRD"], gate_features=["RDS"]``).""",
     "init": """\
-init : {"tree", "kmeans", "random"} or array-like of shape \
+init : {"tree", "kmeans", "random", "spline"} or array-like of shape \
 (n_samples, n_experts), default="tree"
     Initial responsibilities. "tree": the leaves of a greedy least-squares
     model tree with ``n_experts`` leaves (each split is where one linear fit
@@ -31,9 +49,34 @@ init : {"tree", "kmeans", "random"} or array-like of shape \
     leave EM stuck (``benchmarks/bench_init.py``). With more than 32
     features the tree's linear fits cost more than EM, and "tree" starts as
     "kmeans" does. "kmeans": k-means on the standardised ``[X, y]``.
-    "random": each sample to the nearest of K random samples. An array:
-    given. Restarts after the first (``n_init``) start from random
-    partitions, and never twice from one partition.""",
+    "random": each sample to the nearest of K random samples. "spline":
+    the gate probabilities of a quick mixture of constant experts whose
+    softmax gate reads additive cubic splines of the features (at most
+    2,000 rows, 15 iterations); meant for flexible experts (networks,
+    boosting), which can fit any split of the data and so keep whichever
+    one EM starts from: constant experts cannot, and their gate finds where
+    the targets change, along oblique or curved boundaries too
+    (``benchmarks/bench_flexible.py``); "tree" starts instead for sparse
+    input. An array: given. Restarts after the first (``n_init``) start
+    from random partitions, and never twice from one partition.""",
+    "continuation": """\
+Experts that can continue training take partial M-steps (generalized
+    EM): each M-step continues their previous fit by a slice of their own
+    training budget instead of refitting them from scratch.
+    ``MLPRegressor`` / ``MLPClassifier`` (solver "adam" or "sgd",
+    ``early_stopping=False``): slices of their ``max_iter`` epochs, a
+    quarter first, a twentieth after; a network whose last slice lowered
+    its loss by less than its ``tol`` is held. ``HistGradientBoosting*``
+    (``early_stopping`` "auto" or False, no categorical features) and
+    ``GradientBoosting*`` (``n_iter_no_change=None``): slices of their
+    ``max_iter`` / ``n_estimators`` trees (a half, then quarters), grown on the new
+    weights; histogram boosting is fitted on features binned once, by
+    unweighted quantiles, so that its bins stay put while the
+    responsibilities move. An expert whose budget is spent is held, and EM
+    goes on with the gate. The experts returned keep the user's parameter
+    values (a network's ``n_iter_`` counts its last slice; ``loss_curve_``
+    every epoch). Every other expert is refitted at each M-step.
+    ``init="spline"`` suits these flexible experts.""",
     "n_init": """\
 n_init : int, default=1
     Number of EM runs; the one with the best log-likelihood is kept.""",

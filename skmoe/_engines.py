@@ -26,13 +26,14 @@ from typing import NamedTuple
 import numpy as np
 from scipy import sparse
 
-from ._array_utils import device, is_numpy, namespace, to_device, to_host
+from ._array_utils import device, is_numpy, namespace, to_host
 from ._experts import (
     expert_alphas,
     linear_expert_weights,
     set_linear_experts,
     solve_linear_experts,
 )
+from ._responsibilities import keep_columns, route
 from ._solvers import (
     MAX_HALVINGS,
     armijo_accepts,
@@ -64,8 +65,11 @@ class Parameters(NamedTuple):
 class TrainingData:
     """Arrays of one fit: raw features, standardised design with a ones column.
 
-    All on the device of the fit; ``host_X`` are the features as experts that
-    only take numpy see them (copied from the device once, when first needed).
+    All on the device of the fit. ``X`` and ``design`` are the experts'
+    features, ``gate_X`` and ``gate_design`` the gate's (the same arrays
+    unless ``gate_features`` and ``expert_features`` differ); ``host_X`` are
+    the experts' features as experts that only take numpy see them (copied
+    from the device once, when first needed).
     """
 
     X: object
@@ -73,6 +77,12 @@ class TrainingData:
     y: object
     sample_weight: object
     _host_X: object = None
+    gate_X: object = None
+    gate_design: object = None
+
+    def __post_init__(self):
+        if self.gate_X is None:
+            self.gate_X, self.gate_design = self.X, self.design
 
     @property
     def host_X(self):
@@ -97,59 +107,34 @@ def weighted_scaling(X, sample_weight):
     return mean, xp.where(constant, xp.ones_like(scale), scale)
 
 
-def make_training_data(X, y, sample_weight, feature_mean, feature_scale, host_X=None):
-    """The arrays one EM run reads: raw and standardised features, targets."""
+def standardised_design(X, feature_mean, feature_scale):
+    """``[(X - mean) / scale, 1]``: the standardised features and a ones column."""
     if not is_numpy(X):
         xp = namespace(X)
         ones = xp.ones((X.shape[0], 1), dtype=xp.float64, device=device(X))
-        standard = (X - feature_mean) / feature_scale
-        design = xp.concat([standard, ones], axis=1)
-        return TrainingData(X, design, y, sample_weight, host_X)
+        return xp.concat([(X - feature_mean) / feature_scale, ones], axis=1)
     design = np.empty((X.shape[0], X.shape[1] + 1))
     dense = X.toarray() if sparse.issparse(X) else X
     np.subtract(dense, feature_mean, out=design[:, :-1])
     design[:, :-1] /= feature_scale
     design[:, -1] = 1.0
-    return TrainingData(X, design, y, sample_weight, host_X)
+    return design
 
 
-def keep_top(weights, k):
-    """Rows of ``weights`` with all but their k largest entries zeroed, renormalised.
+def make_training_data(
+    X, y, sample_weight, feature_mean, feature_scale, host_X=None, gate=None
+):
+    """The arrays one EM run reads: raw and standardised features, targets.
 
-    Ties keep the lowest expert index, so exactly k entries survive per row.
+    ``gate``: ``(gate_X, gate_mean, gate_scale)`` when the gate sees other
+    columns than the experts; None when it sees theirs.
     """
-    if k >= weights.shape[1]:
-        return weights
-    xp = namespace(weights)
-    order = xp.argsort(-weights, axis=1, stable=True)
-    rank = xp.argsort(order, axis=1, stable=True)  # 0 for the largest entry
-    kept = xp.where(rank < k, weights, xp.zeros_like(weights))
-    return kept / xp.sum(kept, axis=1, keepdims=True)
-
-
-def route(responsibilities, routing):
-    """Responsibilities as the M-step sees them under ``routing``."""
-    if routing == "soft":
-        return responsibilities
-    return keep_top(responsibilities, 1 if routing == "hard" else routing)
-
-
-def keep_columns(responsibilities, keep):
-    """The kept experts' responsibilities, renormalised per row.
-
-    A row only the removed experts were responsible for (to machine
-    precision) is shared evenly.
-    """
-    xp = namespace(responsibilities)
-    kept = to_device(np.flatnonzero(keep), responsibilities)
-    responsibilities = xp.take(responsibilities, kept, axis=1)
-    totals = xp.sum(responsibilities, axis=1, keepdims=True)
-    positive = totals > 0
-    return xp.where(
-        positive,
-        responsibilities / xp.where(positive, totals, xp.ones_like(totals)),
-        xp.full_like(responsibilities, 1.0 / responsibilities.shape[1]),
-    )
+    design = standardised_design(X, feature_mean, feature_scale)
+    if gate is None:
+        return TrainingData(X, design, y, sample_weight, host_X)
+    gate_X, gate_mean, gate_scale = gate
+    gate_design = standardised_design(gate_X, gate_mean, gate_scale)
+    return TrainingData(X, design, y, sample_weight, host_X, gate_X, gate_design)
 
 
 class GeneralEngine:
@@ -195,7 +180,7 @@ class GeneralEngine:
 
     @property
     def gate_input(self):
-        return self.data.design if self.gate.uses_design else self.data.X
+        return self.data.gate_design if self.gate.uses_design else self.data.gate_X
 
     @property
     def totals(self):
@@ -214,11 +199,25 @@ class GeneralEngine:
         predictions = self.expert_model.predictions(self.experts, self.data)
         return self.family.log_density(self.data.y, predictions, self.dispersion)
 
+    def _expert_responsibilities(self, responsibilities):
+        """The responsibilities the experts are fitted on: times the family's
+        latent weights at the current parameters, for families that have
+        them (Student-t's precisions); the responsibilities otherwise."""
+        latent = getattr(self.family, "expert_weights", None)
+        if latent is None or self.dispersion is None:
+            return responsibilities
+        predictions = self.expert_model.predictions(self.experts, self.data)
+        weights = latent(self.data.y, predictions, self.dispersion)
+        return responsibilities if weights is None else responsibilities * weights
+
     def m_step(self, responsibilities):
         """Fit experts, family parameters and gate; return ``log p_k(y_i)``."""
         data = self.data
         self.experts = self.expert_model.fit(
-            self.experts, data, responsibilities, self.kernels
+            self.experts,
+            data,
+            self._expert_responsibilities(responsibilities),
+            self.kernels,
         )
         predictions = self.expert_model.predictions(self.experts, data)
         self.dispersion = self.family.fit_dispersion(
@@ -329,12 +328,12 @@ class FusedEngine:
         return self.data.design.shape[0]
 
     @property
-    def n_params(self):
-        return self.data.design.shape[1]
+    def n_gate_params(self):
+        return self.data.gate_design.shape[1]
 
     def _plan(self):
         """How the gate steps for the current number of experts."""
-        n_params = self.n_params
+        n_params = self.n_gate_params
         n_free = int(self.gate.free.sum())
         budget = self.gate.newton_budget
         self.full = full_newton(self.n_samples, n_free, n_params, budget)
@@ -354,7 +353,7 @@ class FusedEngine:
     def _draw_curvature_sample(self, n_rows):
         """Design rows and rescaled weights of the curvature sample."""
         return draw_curvature_sample(
-            self.data.design, self.data.sample_weight, n_rows, self.random_state
+            self.data.gate_design, self.data.sample_weight, n_rows, self.random_state
         )
 
     def _pass(self, gate_coef, expert_coef, variance, previous, out, gather=True):
@@ -368,6 +367,7 @@ class FusedEngine:
             previous,
             out,
             self.pairs if gather else self.pairs[:0],
+            gate_design=self.data.gate_design,
         )
 
     def _gathered(self, stats):
@@ -385,7 +385,7 @@ class FusedEngine:
         self.current = np.array(responsibilities, dtype=np.float64, order="C")
         self.previous = np.empty_like(self.current)
         n_experts = self.current.shape[1]
-        n_params = self.n_params
+        n_params = self.data.design.shape[1]
         self._gathered(
             self._pass(
                 self.gate_coef,

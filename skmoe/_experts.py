@@ -19,6 +19,8 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import has_fit_parameter
 
 from ._array_utils import device, namespace, to_device, to_host
+from ._flexible import ContinuationState, continue_fit
+from ._losses import glm_power
 from ._solvers import EXPERT_NEWTON_BUDGET, fit_multinomial, solve_psd
 
 RESPONSIBILITY_THRESHOLD = 1e-8
@@ -107,7 +109,9 @@ class ExpertFitWarning(UserWarning):
     """An expert could not be fitted and was replaced by a constant one."""
 
 
-def fit_experts(experts, X, y, responsibilities, sample_weight, n_jobs=None):
+def fit_experts(
+    experts, X, y, responsibilities, sample_weight, n_jobs=None, state=None
+):
     """Fit each expert on its responsibility-weighted share of the data.
 
     Parameters
@@ -119,6 +123,8 @@ def fit_experts(experts, X, y, responsibilities, sample_weight, n_jobs=None):
     sample_weight : ndarray of shape (n,)
     n_jobs : int or None
         Parallel fits through ``sklearn.utils.parallel`` (joblib).
+    state : ContinuationState or None
+        What experts that continue training keep between M-steps of a run.
 
     Returns
     -------
@@ -130,22 +136,32 @@ def fit_experts(experts, X, y, responsibilities, sample_weight, n_jobs=None):
     n_samples = X.shape[0]
     classifier = is_classifier(experts[0])
     everyone = np.flatnonzero(sample_weight > 0)
+    n_classes_seen = len(np.unique(y[everyone])) if classifier else 0
+    state = ContinuationState() if state is None else state
     tasks = []
     for k, expert in enumerate(experts):
         min_rows = min(
             n_samples, max(MIN_EXPERT_ROWS, getattr(expert, "n_neighbors", 0))
         )
         template = getattr(expert, "replaced_estimator_", expert)
+        how = state.how(template)
         if has_fit_parameter(template, "sample_weight"):
             rows = expert_rows(responsibilities, sample_weight, k, min_rows)
-            if classifier and len(np.unique(y[rows])) < 2:
-                # A classifier needs two classes: keep every weighted sample.
+            n_classes = len(np.unique(y[rows])) if classifier else 0
+            if n_classes == 1 or (how is not None and n_classes < n_classes_seen):
+                # A classifier needs two classes, one continuing its training
+                # all of them: keep every weighted sample.
                 rows = everyone
             weights = responsibilities[:, k] * sample_weight
         else:
             rows = assigned_rows(responsibilities, sample_weight, k, min_rows)
             weights = None
-        tasks.append(delayed(_fit_one)(expert, X, y, rows, weights, everyone))
+        if how is not None and weights is not None:
+            features = state.features(X, everyone, how)
+            fit = (template, how, _fit_one, features, y, rows, weights, everyone)
+            tasks.append(delayed(continue_fit)(*fit))
+        else:
+            tasks.append(delayed(_fit_one)(expert, X, y, rows, weights, everyone))
     return Parallel(n_jobs=n_jobs)(tasks)
 
 
@@ -158,11 +174,13 @@ def fit_experts(experts, X, y, responsibilities, sample_weight, n_jobs=None):
 
 
 def batched_kind(estimator):
-    """ "regression", "logistic" or None (generic path) for a base expert."""
+    """ "regression", "glm", "logistic" or None (generic) for a base expert."""
     kind = type(estimator)
     params = estimator.get_params()
     if not params.get("fit_intercept", False) or params.get("positive", False):
         return None
+    if glm_power(estimator) is not None:
+        return "glm"  # fitted by ``_glm.GLMExperts``
     if kind is LinearRegression:
         return "regression"
     if kind is Ridge and np.ndim(params["alpha"]) == 0:
@@ -263,6 +281,7 @@ class RegressionExperts:
         self.feature_mean = feature_mean
         self.feature_scale = feature_scale
         self.n_jobs = n_jobs
+        self.state = ContinuationState()
 
     def fit(self, experts, data, responsibilities, kernels):
         """M-step of the experts; returns them fitted."""
@@ -274,6 +293,7 @@ class RegressionExperts:
                 responsibilities,
                 data.sample_weight,
                 self.n_jobs,
+                self.state,
             )
         grams, moments = kernels.weighted_normal_equations(
             data.design, data.y, responsibilities, data.sample_weight
@@ -305,7 +325,11 @@ class RegressionExperts:
 
     def predictions(self, experts, data):
         """What the family reads: each expert's mean on the training rows."""
-        return self.predict(experts, data.X, data.host_X)
+        if self.kind == "regression":
+            return self.predict(experts, data.X)
+        host_X, kept = data.host_X, self.state.predictions
+        means = [kept(expert, lambda e: e.predict(host_X)) for expert in experts]
+        return to_device(np.column_stack(means), data.X)
 
 
 class ClassificationExperts:
@@ -329,6 +353,7 @@ class ClassificationExperts:
         self.feature_mean = feature_mean
         self.feature_scale = feature_scale
         self.n_jobs = n_jobs
+        self.state = ContinuationState()
 
     def fit(self, experts, data, responsibilities, kernels):
         """M-step of the experts; returns them fitted."""
@@ -351,6 +376,7 @@ class ClassificationExperts:
             responsibilities,
             data.sample_weight,
             self.n_jobs,
+            self.state,
         )
 
     def proba(self, expert, X, host_X=None):
@@ -377,10 +403,11 @@ class ClassificationExperts:
         xp = namespace(data.design)
         classes = xp.arange(len(self.classes), device=device(data.design))
         onehot = xp.astype(data.y[:, None] == classes[None, :], xp.float64)
-        likelihood = [
-            xp.sum(self.proba(expert, data.X, data.host_X) * onehot, axis=1)
+        proba = [
+            self.state.predictions(expert, lambda e: self.proba(e, data.X, data.host_X))
             for expert in experts
         ]
+        likelihood = [xp.sum(each * onehot, axis=1) for each in proba]
         return xp.stack(likelihood, axis=1)
 
 
@@ -470,17 +497,4 @@ def fit_logistic_experts(
         expert.classes_ = classes
         expert.n_iter_ = np.array([n_iter])
         expert.n_features_in_ = len(feature_mean)
-    return experts
-
-
-def partial_fit_experts(experts, X, y, responsibilities, sample_weight, classes=None):
-    """One ``partial_fit`` of each expert on its responsibility-weighted chunk.
-
-    ``y`` as the experts see it (labels for classifiers, with ``classes``).
-    """
-    extra = {} if classes is None else {"classes": classes}
-    for k, expert in enumerate(experts):
-        expert.partial_fit(
-            X, y, sample_weight=responsibilities[:, k] * sample_weight, **extra
-        )
     return experts

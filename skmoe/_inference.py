@@ -308,6 +308,7 @@ def bootstrap_table(
     return (table, replicates) if return_replicates else table
 
 
+# Parameters that make the gate or the experts see some features only.
 def linear_mixture_parameters(moe, X=None):
     """The fitted parameters of a regressor with Gaussian experts, raw units.
 
@@ -326,6 +327,12 @@ def linear_mixture_parameters(moe, X=None):
     parameters : MixtureParameters
     """
     experts, gate = moe.experts_, moe.gate_
+    likelihood = getattr(moe, "likelihood_", "gaussian")
+    if likelihood != "gaussian":
+        raise TypeError(
+            f"Standard errors are derived for Gaussian and Poisson experts; "
+            f"this model's likelihood is {likelihood!r}."
+        )
     if not hasattr(gate, "coef_"):
         raise TypeError(
             f"Standard errors need the built-in softmax gate (gate=None or "

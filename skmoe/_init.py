@@ -1,7 +1,15 @@
-"""Initial responsibilities of an EM run: model tree, k-means, random partitions."""
+"""Initial responsibilities of an EM run: model tree, k-means, random
+partitions, the gate of a mixture of constant experts."""
+
+import warnings
 
 import numpy as np
+from scipy import sparse
+from sklearn.base import clone, is_classifier
 from sklearn.cluster import KMeans
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.preprocessing import SplineTransformer
 
 from ._model_tree import apply_linear_tree, fit_linear_tree
 
@@ -20,6 +28,14 @@ KMEANS_MAX_ROWS = 10_000
 TREE_MAX_ROWS = 10_000
 TREE_MAX_SUMS = 20_000_000
 TREE_MAX_FEATURES = 32
+
+# init="spline": the mixture of constant experts whose gate gives the
+# start is fitted on at most this many rows, for at most this many EM
+# iterations (within the estimator's own max_iter), its gate on splines with
+# this many knots per feature.
+SPLINE_START_MAX_ROWS = 2_000
+SPLINE_START_MAX_ITER = 15
+SPLINE_KNOTS = 4
 
 
 def check_initial_responsibilities(init, n_samples, n_experts):
@@ -133,3 +149,69 @@ def _canonical(labels):
     _, first = np.unique(labels, return_index=True)
     order = np.argsort(np.argsort(first))
     return order[np.unique(labels, return_inverse=True)[1]]
+
+
+def spline_mixture_start(mixture, X, y, sample_weight, rng):
+    """Initial responsibilities of ``init="spline"``, or None.
+
+    Experts that can fit anything make EM's partition arbitrary: any split
+    of the data fits, and EM stays near its start. The regimes are found
+    by experts that cannot: a mixture of *constant* experts (DummyRegressor,
+    DummyClassifier), whose softmax gate reads additive cubic splines of
+    the features (``SplineTransformer(n_knots=4)``), so that it can draw
+    curved boundaries (a disc is additive in its two features). It puts the
+    gate where the distribution of the targets changes. It is fitted on at
+    most ``SPLINE_START_MAX_ROWS`` rows for at most ``SPLINE_START_MAX_ITER``
+    iterations from k-means; its gate probabilities on every row are the
+    start.
+
+    Parameters
+    ----------
+    mixture : MixtureOfExpertsRegressor or MixtureOfExpertsClassifier
+        The estimator being fitted (cloned, never changed).
+    X : ndarray of shape (n, d)
+    y : ndarray of shape (n,)
+        The targets as the estimator takes them.
+    sample_weight : ndarray of shape (n,)
+    rng : RandomState
+
+    Returns
+    -------
+    responsibilities : ndarray of shape (n, n_experts) or None
+        None if X is sparse or constant, or the mixture lost experts (then
+        the tree starts).
+    """
+    if sparse.issparse(X):
+        return None
+    varying = np.ptp(X, axis=0) > 0
+    if not varying.any():
+        return None
+    rows = np.flatnonzero(sample_weight > 0)
+    if len(rows) > SPLINE_START_MAX_ROWS:
+        rows = np.sort(rng.choice(rows, SPLINE_START_MAX_ROWS, replace=False))
+    splines = SplineTransformer(n_knots=SPLINE_KNOTS, include_bias=False)
+    splines.fit(X[rows][:, varying])
+    features = splines.transform(X[:, varying])
+    constant = DummyClassifier() if is_classifier(mixture) else DummyRegressor()
+    helper = clone(mixture).set_params(
+        estimator=constant,
+        gate=None,
+        init="kmeans",
+        n_init=1,
+        warm_start=False,
+        verbose=0,
+        routing="soft",
+        top_k=None,
+        max_iter=min(mixture.max_iter, SPLINE_START_MAX_ITER),
+        random_state=rng.randint(np.iinfo(np.int32).max),
+    )
+    # The helper sees spline features, and has its own experts' family.
+    defaults = {"likelihood": "auto", "gate_features": None, "expert_features": None}
+    known = helper.get_params()
+    helper.set_params(**{k: v for k, v in defaults.items() if k in known})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        helper.fit(features[rows], y[rows], sample_weight=sample_weight[rows])
+    if helper.n_experts_ < mixture.n_experts:
+        return None
+    return np.asarray(helper.gate_proba(features), dtype=np.float64)

@@ -7,7 +7,6 @@ chunk's estimates with step size ``(t + 1) ** -0.6`` at chunk t.
 """
 
 from ._array_utils import to_host
-from ._experts import partial_fit_experts
 
 #: Exponent of the step sizes ``t ** -STEP_EXPONENT``: in (0.5, 1], as
 #: stochastic approximation requires.
@@ -64,3 +63,16 @@ def stepwise_em_step(engine, targets, step, classes=None):
         engine.dispersion = previous + step * (chunk - previous)
     log_likelihood = engine.resume()
     return log_likelihood, to_host(engine.totals) / engine.total_weight
+
+
+def partial_fit_experts(experts, X, y, responsibilities, sample_weight, classes=None):
+    """One ``partial_fit`` of each expert on its responsibility-weighted chunk.
+
+    ``y`` as the experts see it (labels for classifiers, with ``classes``).
+    """
+    extra = {} if classes is None else {"classes": classes}
+    for k, expert in enumerate(experts):
+        expert.partial_fit(
+            X, y, sample_weight=responsibilities[:, k] * sample_weight, **extra
+        )
+    return experts

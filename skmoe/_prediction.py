@@ -6,13 +6,16 @@ subclasses' hooks (``_family``, ``_expert_model``, ``_encode_targets``).
 """
 
 import numpy as np
+from scipy import sparse
 from sklearn.utils._array_api import get_namespace
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._array_utils import device, is_numpy, namespace, to_device, to_host
 from ._backend import get_kernels
 from ._dask_estimator import dask_method
-from ._engines import GeneralEngine, keep_top, make_training_data
+from ._engines import GeneralEngine, make_training_data
+from ._features import same_columns, take_columns
+from ._responsibilities import keep_top
 
 
 class PredictionMixin:
@@ -39,10 +42,69 @@ class PredictionMixin:
             self, X, accept_sparse="csr", dtype=xp.float64, reset=False
         )
 
-    def _data(self, X, y=None):
-        """The arrays of validated X (and encoded y) as the engines see them."""
-        ones = to_device(np.ones(X.shape[0]), X)
-        return make_training_data(X, y, ones, self._feature_mean, self._feature_scale)
+    def _data(self, X, y=None, sample_weight=None, host_X=None):
+        """The arrays of validated X (and encoded y) as the engines see them:
+        the experts' columns and the gate's (``expert_features``,
+        ``gate_features``), each standardised as in fit."""
+        if sample_weight is None:
+            sample_weight = to_device(np.ones(X.shape[0]), X)
+        gate = None
+        if not same_columns(self._gate_columns, self._expert_columns):
+            gate_X = take_columns(X, self._gate_columns)
+            gate = gate_X, self._gate_mean, self._gate_scale
+        if host_X is not None:
+            host_X = take_columns(host_X, self._expert_columns)
+        return make_training_data(
+            self._expert_X(X),
+            y,
+            sample_weight,
+            self._feature_mean,
+            self._feature_scale,
+            host_X,
+            gate,
+        )
+
+    def _summary_data(self, X, y, sample_weight, method):
+        """Host arrays of ``summary``: the fit's input, the experts' and the
+        gate's columns and their names, targets as codes and as labels."""
+        if method not in ("information", "bootstrap"):
+            raise ValueError(
+                f'method must be "information" or "bootstrap"; got {method!r}.'
+            )
+        X = self._validate_X(X, "summary")
+        targets = to_host(self._encode_targets(y, X.shape[0]))
+        X = to_host(X)
+        if sparse.issparse(X):
+            X = X.toarray()
+        names = np.asarray(
+            getattr(self, "feature_names_in_", None)
+            if hasattr(self, "feature_names_in_")
+            else [f"x{j}" for j in range(X.shape[1])]
+        )
+        weights = (
+            np.ones(X.shape[0])
+            if sample_weight is None
+            else np.asarray(sample_weight, dtype=np.float64)
+        )
+        classes = getattr(self, "classes_", None)
+        return {
+            "X": X,
+            "expert_X": take_columns(X, self._expert_columns),
+            "gate_X": take_columns(X, self._gate_columns),
+            "names": [
+                str(n) for n in take_columns(names[None], self._expert_columns)[0]
+            ],
+            "gate_names": [
+                str(n) for n in take_columns(names[None], self._gate_columns)[0]
+            ],
+            "targets": targets,
+            "labels": targets if classes is None else classes[targets],
+            "sample_weight": weights,
+        }
+
+    def _expert_X(self, X):
+        """The columns of validated X the experts see (``expert_features``)."""
+        return take_columns(X, self._expert_columns)
 
     @dask_method
     def gate_proba(self, X):
@@ -62,7 +124,8 @@ class PredictionMixin:
 
     def _gate_proba(self, X):
         """``gate_proba`` of already validated X."""
-        inputs = self._data(X).design if self.gate_.uses_design else X
+        data = self._data(X)
+        inputs = data.gate_design if self.gate_.uses_design else data.gate_X
         log_proba = self.gate_.log_proba(inputs, self._kernels)
         return namespace(log_proba).exp(log_proba)
 
@@ -120,7 +183,13 @@ class PredictionMixin:
             Its sum on the training data is ``log_likelihood_`` (its sum
             weighted by the ``sample_weight`` of the fit, if one was given).
         """
-        X = self._validate_X(X, "log_likelihood")
+        log_gate, log_expert, sample_weight = self._log_joint(X, y, "log_likelihood")
+        return self._kernels.e_step(log_gate, log_expert, sample_weight)[1]
+
+    def _log_joint(self, X, y, method):
+        """``log g_k(x_i)`` and ``log p_k(y_i | x_i)``, (n, K) each, and unit
+        sample weights, at the fitted parameters."""
+        X = self._validate_X(X, method)
         y = to_device(self._encode_targets(y, X.shape[0]), X)
         engine = GeneralEngine(
             self._data(X, y),
@@ -132,9 +201,7 @@ class PredictionMixin:
             dispersion=self._fitted_dispersion(),
         )
         log_gate = self.gate_.log_proba(engine.gate_input, self._kernels)
-        return self._kernels.e_step(
-            log_gate, engine.log_expert(), engine.data.sample_weight
-        )[1]
+        return log_gate, engine.log_expert(), engine.data.sample_weight
 
     def _n_parameters(self):
         """Free parameters: the gate's, the experts' and the family's."""
@@ -185,6 +252,37 @@ class PredictionMixin:
         """
         log_likelihood = to_host(self.log_likelihood(X, y))
         return -2 * log_likelihood.sum() + 2 * self._n_parameters()
+
+    def icl(self, X, y):
+        """Integrated completed likelihood: BIC penalised by overlapping experts.
+
+        BIC minus twice the log of each sample's largest responsibility. As
+        R's flexmix computes it, ``-2 * clogLik + n_params * log n``,
+        where the classification log-likelihood ``clogLik`` sums, over the
+        samples, ``log g_k(x_i) p_k(y_i | x_i)`` of each sample's most
+        responsible expert k: BIC penalised by how much the experts overlap.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+        y : array-like of shape (n_samples,)
+            Their targets.
+
+        Returns
+        -------
+        icl : float
+            Lower is better.
+
+        See Also
+        --------
+        bic : Without the penalty for overlapping experts.
+        skmoe.select_n_experts : Choose the number of experts by ICL.
+        """
+        log_gate, log_expert, _ = self._log_joint(X, y, "icl")
+        joint = to_host(log_gate + log_expert)
+        classification = np.max(joint, axis=1).sum()
+        return -2 * classification + self._n_parameters() * np.log(len(joint))
 
 
 def expert_n_parameters(expert):

@@ -1,13 +1,13 @@
-"""MixtureOfExpertsRegressor: regression experts, Gaussian likelihood."""
+"""MixtureOfExpertsRegressor: regression experts and their likelihood family."""
 
 import copy
 import warnings
 
 import numpy as np
-from scipy import sparse
 from sklearn.base import RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import column_or_1d
 
 from ._array_utils import is_numpy, namespace, to_device, to_host
@@ -15,18 +15,31 @@ from ._base import BaseMixtureOfExperts
 from ._dask_estimator import dask_method
 from ._docstrings import fill_doc
 from ._experts import RegressionExperts
-from ._families import GaussianFamily
+from ._families import LIKELIHOODS, make_family
+from ._glm import GLMExperts
+from ._losses import likelihood_of
 from ._predictive import mixture_interval, mixture_quantiles, mixture_sample
+
+# The fitted attributes each family's parameters go to (rows of the
+# family's dispersion array, or the array itself for a single name).
+_DISPERSION_ATTRIBUTES = {
+    "gaussian": ("noise_variance_",),
+    "student_t": ("noise_variance_", "df_"),
+    "poisson": (),
+    "gamma": ("dispersion_",),
+}
 
 
 @fill_doc
 class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
     """Mixture of experts for regression, trained by EM.
 
-    The model is ``p(y | x) = sum_k g_k(x) Normal(y; f_k(x), sigma_k^2)``: a
+    The model is ``p(y | x) = sum_k g_k(x) p_k(y; f_k(x), theta_k)``: a
     softmax gate ``g`` says how much each expert ``f_k`` is trusted for each
-    sample, and each expert has its own noise variance. Experts and gate are
-    trained together by expectation-maximisation (Jordan & Jacobs, 1994).
+    sample, and each expert has its own likelihood parameters ``theta_k``
+    (by default Gaussian, ``Normal(y; f_k(x), sigma_k^2)``; see
+    ``likelihood``). Experts and gate are trained together by
+    expectation-maximisation (Jordan & Jacobs, 1994).
 
     Parameters
     ----------
@@ -36,9 +49,28 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         get the responsibilities as weights; others are fitted on the samples
         they are most responsible for. ``LinearRegression`` and ``Ridge``
         experts are fitted together from their weighted normal equations,
-        and with the built-in gate in one pass over the data per iteration.
+        and with the built-in gate in one pass over the data per iteration;
+        PoissonRegressor, GammaRegressor and TweedieRegressor experts (log
+        link) together by IRLS from their weighted normal equations.
+        {continuation}
     {n_experts}
     {gate}
+    likelihood : {{"auto", "gaussian", "student_t", "poisson", "gamma"}}, \
+default="auto"
+        The experts' likelihood family. "auto" follows the expert's own loss:
+        PoissonRegressor, TweedieRegressor(power=1) and ``loss="poisson"``
+        (HistGradientBoostingRegressor, MLPRegressor) give "poisson";
+        GammaRegressor, TweedieRegressor(power=2) and ``loss="gamma"`` give
+        "gamma"; anything else "gaussian". "poisson": counts,
+        ``Poisson(y; f_k(x))``. "gamma": positive targets,
+        ``Gamma(y; shape = 1 / phi_k, scale = f_k(x) phi_k)``, one dispersion
+        ``phi_k`` per expert. "student_t": robust experts (as meteorits'
+        tMoE), ``t(y; df_k, loc = f_k(x), scale = sigma_k)``, fitted by ECM:
+        each sample's latent precision multiplies the experts' sample
+        weights, so that outliers barely move them. Poisson and Gamma experts
+        should predict a positive mean (a log link).
+    {gate_features}
+    {expert_features}
     {init}
     {n_init}
     {max_iter}
@@ -58,8 +90,15 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
     experts_ : list of fitted regressors
         The experts, genuine fitted estimators of the base expert's class.
     {gate_}
+    likelihood_ : str
+        The fitted family: "gaussian", "student_t", "poisson" or "gamma".
     noise_variance_ : ndarray of shape (`n_experts_`,)
-        Each expert's noise variance.
+        Each expert's noise variance (gaussian), or squared scale
+        (student_t); absent for the other families.
+    df_ : ndarray of shape (`n_experts_`,)
+        Each expert's degrees of freedom (student_t only).
+    dispersion_ : ndarray of shape (`n_experts_`,)
+        Each expert's dispersion, 1 / shape (gamma only).
     {expert_weights_}
     {log_likelihood_}
     {log_likelihood_path_}
@@ -84,7 +123,60 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
     (2, 3)
     """
 
-    _DEVICE_ATTRIBUTES = (*BaseMixtureOfExperts._DEVICE_ATTRIBUTES, "noise_variance_")
+    _DEVICE_ATTRIBUTES = (
+        *BaseMixtureOfExperts._DEVICE_ATTRIBUTES,
+        "noise_variance_",
+        "df_",
+        "dispersion_",
+    )
+
+    _parameter_constraints: dict = {
+        **BaseMixtureOfExperts._parameter_constraints,
+        "likelihood": [StrOptions({"auto", *LIKELIHOODS})],
+    }
+
+    def __init__(
+        self,
+        estimator=None,
+        n_experts=3,
+        *,
+        gate=None,
+        likelihood="auto",
+        gate_features=None,
+        expert_features=None,
+        init="tree",
+        n_init=1,
+        max_iter=100,
+        tol=1e-5,
+        top_k=None,
+        backend="auto",
+        n_jobs=None,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        routing="soft",
+        min_expert_weight=1e-3,
+    ):
+        super().__init__(
+            estimator,
+            n_experts,
+            gate=gate,
+            gate_features=gate_features,
+            expert_features=expert_features,
+            init=init,
+            n_init=n_init,
+            max_iter=max_iter,
+            tol=tol,
+            top_k=top_k,
+            backend=backend,
+            n_jobs=n_jobs,
+            random_state=random_state,
+            warm_start=warm_start,
+            verbose=verbose,
+            routing=routing,
+            min_expert_weight=min_expert_weight,
+        )
+        self.likelihood = likelihood
 
     def _default_estimator(self):
         return LinearRegression()
@@ -97,6 +189,17 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         variance = float(sample_weight @ (y - mean) ** 2 / total)
         self._target_mean = mean
         self._target_scale = float(np.sqrt(variance)) if variance > 0 else 1.0
+        likelihood = self.likelihood
+        if likelihood == "auto":
+            likelihood = likelihood_of(self._base_estimator())
+        previous = getattr(self, "likelihood_", likelihood)
+        if self.warm_start and hasattr(self, "experts_") and previous != likelihood:
+            raise ValueError(
+                f"warm_start=True continues the previous fit: it needs the same "
+                f"likelihood (fitted {previous!r}, now {likelihood!r})."
+            )
+        make_family(likelihood, self._target_scale).check_targets(y)
+        self.likelihood_ = likelihood
         return y
 
     @staticmethod
@@ -116,21 +219,37 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
         return ((y - self._target_mean) / self._target_scale)[:, None]
 
     def _family(self):
-        return GaussianFamily(self._target_scale)
+        return make_family(self.likelihood_, self._target_scale)
 
     def _expert_model(self):
-        return RegressionExperts(
+        model = GLMExperts if self._batched == "glm" else RegressionExperts
+        return model(
             self._batched, self._feature_mean, self._feature_scale, self.n_jobs
         )
 
     def _store_dispersion(self, dispersion):
-        self.noise_variance_ = dispersion
+        for names in _DISPERSION_ATTRIBUTES.values():
+            for name in names:
+                self.__dict__.pop(name, None)  # a previous fit's family
+        names = _DISPERSION_ATTRIBUTES[self.likelihood_]
+        if len(names) == 1:
+            setattr(self, names[0], dispersion)
+        for row, name in enumerate(names if len(names) > 1 else ()):
+            setattr(self, name, dispersion[row, ...])
 
     def _fitted_dispersion(self):
-        return self.noise_variance_
+        names = _DISPERSION_ATTRIBUTES[self.likelihood_]
+        if not names:
+            return None
+        if len(names) == 1:
+            return getattr(self, names[0])
+        xp = namespace(getattr(self, names[0]))
+        return xp.stack([getattr(self, name) for name in names])
 
     def _routed_means(self, X, weights):
-        """Each expert's prediction where it is routed (0 elsewhere), (n, K)."""
+        """Each expert's prediction where it is routed (0 elsewhere), (n, K);
+        the experts read their columns of validated X (``expert_features``)."""
+        X = self._expert_X(X)
         if self._on_device():
             # Linear experts on the device: every expert on every row (the
             # array API has no scatter); others predict on a host copy.
@@ -301,33 +420,30 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
             ``p_value``.
         """
         # pandas and the information matrix: imported when first asked for.
+        from ._glm_summary import glm_summary
         from ._inference import (
             bootstrap_table,
             coefficient_table,
             linear_mixture_parameters,
         )
 
-        if method not in ("information", "bootstrap"):
-            raise ValueError(
-                f'method must be "information" or "bootstrap"; got {method!r}.'
-            )
-        X = to_host(self._validate_X(X, "summary"))
-        y = to_host(self._encode_targets(y, X.shape[0]))
-        if sparse.issparse(X):
-            X = X.toarray()
-        names = list(getattr(self, "feature_names_in_", [])) or [
-            f"x{j}" for j in range(X.shape[1])
-        ]
+        data = self._summary_data(X, y, sample_weight, method)
+        if self.likelihood_ == "poisson":
+            return glm_summary(self, "poisson", data, method, n_boot, random_state)
+        expert_X, gate_X, weights = (
+            data["expert_X"],
+            data["gate_X"],
+            data["sample_weight"],
+        )
         if method == "information":
-            parameters = linear_mixture_parameters(self)
             return coefficient_table(
-                parameters,
-                X,
-                y,
-                X,
-                sample_weight=sample_weight,
-                feature_names=names,
-                gate_feature_names=names,
+                linear_mixture_parameters(self),
+                expert_X,
+                data["targets"],
+                gate_X,
+                sample_weight=weights,
+                feature_names=data["names"],
+                gate_feature_names=data["gate_names"],
             )
 
         def refit(rows):
@@ -338,20 +454,21 @@ class MixtureOfExpertsRegressor(RegressorMixin, BaseMixtureOfExperts):
             )
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                weights = None if sample_weight is None else sample_weight[rows]
-                replicate.fit(X[rows], y[rows], sample_weight=weights)
-            return linear_mixture_parameters(replicate, X)
+                replicate.fit(
+                    data["X"][rows], data["targets"][rows], sample_weight=weights[rows]
+                )
+            return linear_mixture_parameters(replicate, expert_X)
 
-        parameters = linear_mixture_parameters(self, X)
-        with_coefficients = parameters.expert_coef.shape[1] == X.shape[1]
+        parameters = linear_mixture_parameters(self, expert_X)
+        with_coefficients = parameters.expert_coef.shape[1] == expert_X.shape[1]
         table = bootstrap_table(
             refit,
             parameters,
-            X.shape[0],
+            expert_X.shape[0],
             n_boot=n_boot,
             random_state=random_state,
-            feature_names=names if with_coefficients else [],
-            gate_feature_names=names,
+            feature_names=data["names"] if with_coefficients else [],
+            gate_feature_names=data["gate_names"],
         )
         if with_coefficients:
             return table

@@ -7,18 +7,19 @@ from sklearn.base import clone
 
 __all__ = ["select_n_experts"]
 
-_CRITERIA = ("bic", "aic")
+_CRITERIA = ("bic", "aic", "icl")
 
 
 def select_n_experts(estimator, X, y, n_experts=range(1, 6), *, criterion="bic"):
-    """Fit a mixture for each number of experts and keep the best by BIC or AIC.
+    """Fit a mixture for each number of experts and keep the best by BIC, AIC or ICL.
 
     The counterpart of flexmix's ``stepFlexmix``: one fit per candidate K
     (each with the estimator's own ``n_init`` restarts), compared by an
     information criterion on the training data. BIC (the default) is
-    consistent for the number of components; AIC tends to choose more.
-    Both need experts with a known number of parameters (linear models) and
-    the built-in gate.
+    consistent for the number of components; AIC tends to choose more; ICL
+    (BIC penalised by the overlap of the experts, as flexmix's ``ICL``)
+    prefers well-separated regimes. All need experts with a known number of
+    parameters (linear models and GLMs) and the built-in gate.
 
     Parameters
     ----------
@@ -30,7 +31,7 @@ def select_n_experts(estimator, X, y, n_experts=range(1, 6), *, criterion="bic")
         Target values.
     n_experts : iterable of int, default=range(1, 6)
         The candidate numbers of experts.
-    criterion : {"bic", "aic"}, default="bic"
+    criterion : {"bic", "aic", "icl"}, default="bic"
         The information criterion that picks the best candidate (lower is
         better).
 
@@ -40,7 +41,7 @@ def select_n_experts(estimator, X, y, n_experts=range(1, 6), *, criterion="bic")
         The fitted estimator with the lowest criterion.
     results : pandas.DataFrame
         One row per candidate, indexed by ``n_experts``: ``log_likelihood``,
-        ``n_parameters``, ``bic``, ``aic`` and ``converged``.
+        ``n_parameters``, ``bic``, ``aic``, ``icl`` and ``converged``.
 
     See Also
     --------
@@ -57,7 +58,7 @@ def select_n_experts(estimator, X, y, n_experts=range(1, 6), *, criterion="bic")
     ...     MixtureOfExpertsRegressor(n_init=5, random_state=0), X, y, range(1, 4)
     ... )
     >>> list(results.columns)
-    ['log_likelihood', 'n_parameters', 'bic', 'aic', 'converged']
+    ['log_likelihood', 'n_parameters', 'bic', 'aic', 'icl', 'converged']
     >>> best.n_experts == int(results["bic"].idxmin())
     True
     """
@@ -87,6 +88,7 @@ def select_n_experts(estimator, X, y, n_experts=range(1, 6), *, criterion="bic")
                 "n_parameters": int(round((aic + 2 * log_likelihood) / 2)),
                 "bic": model.bic(X, y),
                 "aic": aic,
+                "icl": model.icl(X, y),
                 "converged": model.converged_,
             }
         )

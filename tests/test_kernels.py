@@ -168,6 +168,58 @@ def test_exp_nonpositive():
     assert np.all(np.exp(below) < 1e-130)
 
 
+@pytest.mark.parametrize("n_gate_features", [0, 2])
+@pytest.mark.parametrize("update", [False, True])
+def test_em_pass_with_its_own_gate_design(arrays, update, n_gate_features):
+    # gate_features / expert_features: the gate reads its own design.
+    design, coef, responsibilities, sample_weight, y = arrays
+    n_samples, n_experts = responsibilities.shape
+    rng = np.random.RandomState(1)
+    gate_design = np.column_stack(
+        [rng.randn(n_samples, n_gate_features), np.ones(n_samples)]
+    )
+    gate_coef = rng.randn(n_gate_features + 1, n_experts)
+    variance = np.linspace(0.5, 2.0, n_experts)
+    every = [(k, j) for k in range(n_experts) for j in range(k + 1)]
+    pairs = np.array(every, dtype=np.int64).reshape(-1, 2)
+    results = {}
+    for name, kernels in [("numpy", _xp), ("numba", _numba)]:
+        out = np.full_like(responsibilities, np.nan) if update else None
+        stats = kernels.em_pass(
+            design,
+            y,
+            sample_weight,
+            gate_coef,
+            coef,
+            variance,
+            responsibilities,
+            out,
+            pairs,
+            gate_design=gate_design,
+        )
+        results[name] = (out, stats)
+    (out_xp, expected), (out_nb, got) = results["numpy"], results["numba"]
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+    current = responsibilities
+    if update:
+        np.testing.assert_allclose(out_nb, out_xp, rtol=1e-10, atol=1e-14)
+        log_gate = _xp.linear_log_softmax(gate_design, gate_coef)
+        log_expert = _xp.gaussian_log_density(design, coef, y, variance)
+        reference = _xp.e_step(log_gate, log_expert, sample_weight)
+        np.testing.assert_allclose(out_xp, reference[0], rtol=1e-12, atol=1e-300)
+        current = out_xp
+    value, gradient, curvature = _xp.multinomial_gradient_curvature(
+        gate_design, gate_coef, current, sample_weight, pairs
+    )
+    assert expected.gate_value == pytest.approx(value, rel=1e-12, abs=1e-12)
+    np.testing.assert_allclose(expected.gate_gradient, gradient, atol=1e-10)
+    np.testing.assert_allclose(expected.gate_curvature, curvature, atol=1e-10)
+    grams, moments = _xp.weighted_normal_equations(design, y, current, sample_weight)
+    np.testing.assert_allclose(expected.grams, grams, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(expected.moments, moments, rtol=1e-12, atol=1e-12)
+
+
 def test_gaussian_responsibilities(arrays):
     # The E-step of em_pass alone: the twins agree, and each writes what its
     # em_pass writes (the numba twin to the bit).

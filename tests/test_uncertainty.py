@@ -159,3 +159,46 @@ def test_summary_of_coefficient_free_experts():
     assert np.all(table["std_error"] > 0)
     with pytest.raises(ValueError, match="method"):
         moe.summary(X, y, method="jackknife")
+
+
+# Rscript benchmarks/flexmix_refit.R, "patent K=2 Patents ~ lgRD (poisson),
+# concomitant ~ RDS": logLik -218.490769; refit()'s standard errors of the
+# component with the larger intercept ("high"), the other, and the gate of
+# the "high" component against the other.
+FLEXMIX_PATENT_SE = {
+    "high": [0.2014057609294466, 0.0477055941934984],
+    "low": [0.2117559745190142, 0.0537624751077807],
+    "gate": [0.4296837046033041, 1.4385522730955029],
+}
+
+
+def test_poisson_standard_errors_match_flexmix_refit_on_patents():
+    from sklearn.linear_model import PoissonRegressor
+
+    from skmoe.datasets import load_patent
+
+    data = load_patent(as_frame=True)
+    X, y = data.data[["RDS", "lgRD"]], data.target
+    moe = MixtureOfExpertsRegressor(
+        PoissonRegressor(alpha=0),
+        n_experts=2,
+        gate=LogisticRegression(C=np.inf),
+        gate_features=["RDS"],
+        expert_features=["lgRD"],
+        n_init=20,
+        tol=1e-10,
+        max_iter=2000,
+        random_state=0,
+    ).fit(X, y)
+    assert moe.log_likelihood_ == pytest.approx(-218.490769, abs=1e-4)
+    table = moe.summary(X, y)
+    assert table.loc["gate 1"].index.tolist() == ["intercept", "RDS"]
+    assert table.loc["expert 0"].index.tolist() == ["intercept", "lgRD"]
+    high = int(np.argmax([expert.intercept_ for expert in moe.experts_]))
+    for part, key in [(f"expert {high}", "high"), (f"expert {1 - high}", "low")]:
+        np.testing.assert_allclose(
+            table.loc[part, "std_error"], FLEXMIX_PATENT_SE[key], rtol=0.01
+        )
+    np.testing.assert_allclose(
+        table.loc["gate 1", "std_error"], FLEXMIX_PATENT_SE["gate"], rtol=0.01
+    )

@@ -421,19 +421,17 @@ def _tile_log_sum_exp(values, size, exps, largest, total):
 
 
 @numba.njit(**_JIT, fastmath={"contract"}, inline="always")
-def _tile_linear(features, gate_coef, expert_coef, size, log_gate, means):
-    """Gate logits and expert means of a tile (features: (p, tile))."""
-    n_params, n_experts = gate_coef.shape
+def _tile_product(features, coef, size, out):
+    """``out[k, t] = features[:, t] @ coef[:, k]`` over a tile (features:
+    (p, tile), its first ``coef.shape[0]`` rows)."""
+    n_params, n_experts = coef.shape
     for k in range(n_experts):
         for t in range(size):
-            log_gate[k, t] = 0.0
-            means[k, t] = 0.0
+            out[k, t] = 0.0
         for j in range(n_params):
-            gate_weight = gate_coef[j, k]
-            expert_weight = expert_coef[j, k]
+            weight = coef[j, k]
             for t in range(size):
-                log_gate[k, t] += features[j, t] * gate_weight
-                means[k, t] += features[j, t] * expert_weight
+                out[k, t] += features[j, t] * weight
 
 
 @numba.njit(**_JIT, fastmath={"contract"}, inline="always")
@@ -447,8 +445,28 @@ def _tile_log_joint(log_gate, means, target, log_norm, half_precision, size, out
             )
 
 
+@numba.njit(**_JIT, inline="always")
+def _load_tile(rows, start, size, out):
+    """``out[j, t] = rows[start + t, j]``: ``size`` rows as a tile's columns
+    (the gate's own features, when it has them, in ``gate_features``)."""
+    for t in range(size):
+        for j in range(rows.shape[1]):
+            out[j, t] = rows[start + t, j]
+
+
+@numba.njit(**_JIT, inline="always")
+def _sum_in_order(values):
+    """``sum(values)`` from first to last (no reassociation)."""
+    value = 0.0
+    for t in range(values.shape[0]):
+        value += values[t]
+    return value
+
+
 @numba.njit(**_PARALLEL_CONTRACT)
 def _em_pass(
+    gate_design,
+    shared,
     design,
     y,
     sample_weight,
@@ -462,12 +480,13 @@ def _em_pass(
     n_blocks,
 ):
     n_samples, n_params = design.shape
+    n_gate = gate_design.shape[1]
     n_experts = gate_coef.shape[1]
     n_pairs = pairs.shape[0]
-    n_packed = n_params * (n_params + 1) // 2
+    n_packed = n_gate * (n_gate + 1) // 2
     n_augmented = (n_params + 1) * (n_params + 2) // 2
     scalars = np.zeros((n_blocks, 3))
-    gradient = np.zeros((n_blocks, n_params, n_experts))
+    gradient = np.zeros((n_blocks, n_gate, n_experts))
     curvature = np.zeros((n_blocks, n_pairs, n_packed))
     grams = np.zeros((n_blocks, n_experts, n_augmented))
     log_norm = np.empty(n_experts)
@@ -478,6 +497,7 @@ def _em_pass(
     for block in prange(n_blocks):
         # Tile buffers: one column per row of the tile.
         features = np.empty((n_params + 1, _TILE))
+        gate_features = features if shared else np.empty((n_gate, _TILE))
         weight = np.empty(_TILE)
         target = np.empty(_TILE)
         log_gate = np.empty((n_experts, _TILE))
@@ -488,7 +508,7 @@ def _em_pass(
         total = np.empty(_TILE)
         # Partial sums, one per position in the tile.
         sums = np.zeros((3, _TILE))
-        block_gradient = np.zeros((n_experts, n_params))
+        block_gradient = np.zeros((n_experts, n_gate))
         shares = np.empty(_TILE)
         scaled = np.empty(_TILE)
         block_curvature = np.zeros((n_pairs, n_packed))
@@ -499,9 +519,12 @@ def _em_pass(
             for t in range(size):
                 weight[t] = sample_weight[start + t]
                 target[t] = y[start + t]
-                for j in range(n_params):
-                    features[j, t] = design[start + t, j]
-            _tile_linear(features, gate_coef, expert_coef, size, log_gate, means)
+                features[n_params, t] = target[t]  # the Gram of [design, y]
+            _load_tile(design, start, size, features)
+            if not shared:
+                _load_tile(gate_design, start, size, gate_features)
+            _tile_product(gate_features, gate_coef, size, log_gate)
+            _tile_product(features, expert_coef, size, means)
             # Log softmax of the gate, and its probabilities.
             _tile_log_sum_exp(log_gate, size, proba, largest, total)
             for k in range(n_experts):
@@ -537,12 +560,10 @@ def _em_pass(
                 for t in range(size):
                     sums[2, t] += weight[t] * resp[k, t] * log_gate[k, t]
                     means[k, t] = weight[t] * (resp[k, t] - proba[k, t])
-                for j in range(n_params):
-                    block_gradient[k, j] += _dot(means[k], features[j], size)
+                for j in range(n_gate):
+                    block_gradient[k, j] += _dot(means[k], gate_features[j], size)
             # Weighted Gram matrices of [design, y] and gate curvature blocks:
             # each entry is a dot product along the tile (``_dot``).
-            for t in range(size):
-                features[n_params, t] = target[t]
             for k in range(n_experts):
                 for t in range(size):
                     shares[t] = weight[t] * resp[k, t]
@@ -555,27 +576,35 @@ def _em_pass(
                 for t in range(size):
                     shares[t] = weight[t] * proba[k, t] * (delta - proba[j, t])
                 _add_weighted_gram(
-                    block_curvature[pair], shares, features, n_params, size, scaled
+                    block_curvature[pair], shares, gate_features, n_gate, size, scaled
                 )
         for index in range(3):
-            value = 0.0
-            for t in range(_TILE):
-                value += sums[index, t]
-            scalars[block, index] = value
-        for k in range(n_experts):
-            for j in range(n_params):
-                gradient[block, j, k] = block_gradient[k, j]
+            scalars[block, index] = _sum_in_order(sums[index])
+        gradient[block] = block_gradient.T
         curvature[block] = block_curvature
         grams[block] = block_grams
     return scalars, gradient, curvature, grams
 
 
 def em_pass(
-    design, y, sample_weight, gate_coef, expert_coef, variance, previous, out, pairs
+    design,
+    y,
+    sample_weight,
+    gate_coef,
+    expert_coef,
+    variance,
+    previous,
+    out,
+    pairs,
+    gate_design=None,
 ):
     """One fused EM pass, returning ``PassStatistics``; twin of ``_xp.em_pass``."""
     update = out is not None
+    shared = gate_design is None or gate_design is design
+    gate_design = design if gate_design is None else gate_design
     scalars, gradient, curvature, grams = _em_pass(
+        gate_design,
+        shared,
         design,
         y,
         sample_weight,
@@ -596,7 +625,7 @@ def em_pass(
         float(scalars[1]),
         float(scalars[2]),
         gradient.sum(axis=0),
-        _unpack(curvature.sum(axis=0), n_params),
+        _unpack(curvature.sum(axis=0), gate_design.shape[1]),
         augmented[:, :n_params, :n_params],
         augmented[:, n_params, :n_params].T,
         augmented[:, n_params, n_params],
@@ -631,9 +660,9 @@ def _gaussian_responsibilities(
             size = min(_TILE, block_end - start)
             for t in range(size):
                 target[t] = y[start + t]
-                for j in range(n_params):
-                    features[j, t] = design[start + t, j]
-            _tile_linear(features, gate_coef, expert_coef, size, log_gate, means)
+            _load_tile(design, start, size, features)
+            _tile_product(features, gate_coef, size, log_gate)
+            _tile_product(features, expert_coef, size, means)
             _tile_log_sum_exp(log_gate, size, proba, largest, total)
             for k in range(n_experts):
                 for t in range(size):

@@ -179,10 +179,11 @@ class PassStatistics(NamedTuple):
         the pass made no E-step).
     gate_value : float
         ``sum_ik w_i R_ik log g_ik``.
-    gate_gradient : ndarray of shape (p, K)
-        ``design^T (w * (R - G))``.
-    gate_curvature : ndarray of shape (m, p, p)
-        ``design^T diag(w g_k (delta_kj - g_j)) design`` for each pair.
+    gate_gradient : ndarray of shape (q, K)
+        ``gate_design^T (w * (R - G))``.
+    gate_curvature : ndarray of shape (m, q, q)
+        ``gate_design^T diag(w g_k (delta_kj - g_j)) gate_design`` for each
+        pair.
     grams : ndarray of shape (K, p, p)
         ``design^T diag(w R_k) design``.
     moments : ndarray of shape (p, K)
@@ -205,7 +206,16 @@ class PassStatistics(NamedTuple):
 
 
 def em_pass(
-    design, y, sample_weight, gate_coef, expert_coef, variance, previous, out, pairs
+    design,
+    y,
+    sample_weight,
+    gate_coef,
+    expert_coef,
+    variance,
+    previous,
+    out,
+    pairs,
+    gate_design=None,
 ):
     """One pass of EM for linear Gaussian experts and a softmax gate (numpy).
 
@@ -219,21 +229,27 @@ def em_pass(
     Parameters
     ----------
     design : ndarray of shape (n, p)
+        The experts' design.
     y : ndarray of shape (n,)
     sample_weight : ndarray of shape (n,)
-    gate_coef, expert_coef : ndarray of shape (p, K)
+    gate_coef : ndarray of shape (q, K)
+    expert_coef : ndarray of shape (p, K)
     variance : ndarray of shape (K,)
     previous : ndarray of shape (n, K)
     out : ndarray of shape (n, K) or None
     pairs : ndarray of int of shape (m, 2)
         Gate curvature blocks wanted, as in
         :func:`multinomial_gradient_curvature`.
+    gate_design : ndarray of shape (n, q), default=None
+        The gate's design, when it sees other columns than the experts
+        (``gate_features``); None: ``design``.
 
     Returns
     -------
     statistics : PassStatistics
     """
-    log_gate = linear_log_softmax(design, gate_coef)
+    gate_design = design if gate_design is None else gate_design
+    log_gate = linear_log_softmax(gate_design, gate_coef)
     previous_gate_value = log_likelihood = 0.0
     responsibilities = previous
     if out is not None:
@@ -246,12 +262,12 @@ def em_pass(
         log_likelihood = float(sample_weight @ per_sample)
     gate_value = float(sample_weight @ np.sum(responsibilities * log_gate, axis=1))
     proba = np.exp(log_gate)
-    gradient = design.T @ (sample_weight[:, None] * (responsibilities - proba))
-    n_params = design.shape[1]
-    curvature = np.empty((len(pairs), n_params, n_params))
+    gradient = gate_design.T @ (sample_weight[:, None] * (responsibilities - proba))
+    n_gate = gate_design.shape[1]
+    curvature = np.empty((len(pairs), n_gate, n_gate))
     for pair, (k, j) in enumerate(pairs):
         factor = sample_weight * proba[:, k] * ((k == j) - proba[:, j])
-        curvature[pair] = design.T @ (design * factor[:, None])
+        curvature[pair] = gate_design.T @ (gate_design * factor[:, None])
     grams, moments = weighted_normal_equations(
         design, y, responsibilities, sample_weight
     )

@@ -16,6 +16,21 @@ _DESCR = {
         "(tuned) against the stretch ratio of the played tone (stretchratio); "
         "150 samples. Also in R's fpc package as `tonedata`."
     ),
+    "patent": (
+        "Patents and R&D spending of 70 pharmaceutical and biomedical companies "
+        "in 1976 (Wang, Cockburn & Puterman, 1998): number of patents "
+        "(Patents), log of R&D spending (lgRD) and R&D spending per sale "
+        "(RDS); the company's name is `Company` in the frame. Also in R's "
+        "flexmix package as `patent`, where it illustrates Poisson mixtures "
+        "of regressions with concomitant variables."
+    ),
+    "nodata": (
+        "Ethanol fuel data (Brinkman, 1981): the equivalence ratio of the "
+        "mixture burnt (Equivalence) and the nitrogen oxide concentration in "
+        "the exhaust (NO); 88 samples. Also in R's mixtools package as "
+        "`NOdata`, where it illustrates mixtures of linear regressions "
+        "(regmixEM)."
+    ),
     "npreg": (
         "Artificial data from R's flexmix package (`NPreg`): two latent "
         "classes, a linear (class 1) and a quadratic (class 2) regression of yn "
@@ -151,3 +166,70 @@ def load_npreg(*, return_X_y=False, as_frame=False):
     (200, 1)
     """
     return _load("NPreg.csv", ["x"], "yn", "npreg", return_X_y, as_frame)
+
+
+def load_patent(*, return_X_y=False, as_frame=False):
+    """Load flexmix's patent data (count regression, 70 samples, 2 features).
+
+    The features are ``lgRD`` (log R&D spending) and ``RDS`` (R&D spending
+    per sale); the target is the number of ``Patents``. flexmix's model has
+    Poisson experts on ``lgRD`` and a gate on ``RDS``.
+
+    Parameters
+    ----------
+    return_X_y : bool, default=False
+        If True, return ``(data, target)`` instead of a Bunch.
+    as_frame : bool, default=False
+        If True, data is a pandas DataFrame and target a Series.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch` or tuple
+        ``data`` (columns ``lgRD``, ``RDS``), ``target`` (``Patents``).
+
+    See Also
+    --------
+    load_nodata : A mixture of regressions with constant mixing weights.
+
+    Examples
+    --------
+    >>> from skmoe.datasets import load_patent
+    >>> X, y = load_patent(return_X_y=True)
+    >>> X.shape
+    (70, 2)
+    """
+    return _load(
+        "patent.csv", ["lgRD", "RDS"], "Patents", "patent", return_X_y, as_frame
+    )
+
+
+def load_nodata(*, return_X_y=False, as_frame=False):
+    """Load mixtools' NOdata (regression, 88 samples, 1 feature).
+
+    The feature is the equivalence ratio ``Equivalence``, the target the
+    nitrogen oxide concentration ``NO``, as in ``regmixEM(NO, Equivalence)``.
+
+    Parameters
+    ----------
+    return_X_y : bool, default=False
+        If True, return ``(data, target)`` instead of a Bunch.
+    as_frame : bool, default=False
+        If True, data is a pandas DataFrame and target a Series.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch` or tuple
+        ``data`` (column ``Equivalence``), ``target`` (``NO``).
+
+    See Also
+    --------
+    load_patent : Counts, with Poisson experts and a gate on another column.
+
+    Examples
+    --------
+    >>> from skmoe.datasets import load_nodata
+    >>> X, y = load_nodata(return_X_y=True)
+    >>> X.shape
+    (88, 1)
+    """
+    return _load("NOdata.csv", ["Equivalence"], "NO", "nodata", return_X_y, as_frame)

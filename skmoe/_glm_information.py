@@ -1,21 +1,30 @@
-"""Standard errors of a mixture of logistic experts with a softmax gate.
+"""Standard errors of a mixture of GLM experts with a softmax gate.
 
-The classifier's counterpart of ``_mixture_likelihood``: the model
-``p(y | x) = sum_k g_k(z) softmax([1, x] B_k)_y`` with ``g = softmax([1, z]
-W)``. Both softmaxes are identified with a reference column fixed at 0:
-class 0 of every expert (LogisticRegression's binary parametrisation; its
-symmetric multinomial one is re-expressed so) and expert 0 of the gate
-(flexmix's choice). The parameter vector is, per expert k, per class c =
-1..C-1, the intercept then the coefficients; then per gate column l =
-1..K-1, the intercept then the coefficients.
+The counterpart of ``_mixture_likelihood`` (Gaussian experts) for two kinds
+of experts with a canonical link:
 
-The score is analytic (responsibility-weighted complete-data scores); the
-observed information is its central finite difference, symmetrised.
+- "logit": ``p(y | x) = sum_k g_k(z) softmax([1, x] B_k)_y``, classifier
+  experts, identified with class 0 of every expert as the reference
+  (LogisticRegression's binary parametrisation; its symmetric multinomial
+  one is re-expressed so);
+- "poisson": ``p(y | x) = sum_k g_k(z) Poisson(y; exp([1, x] b_k))``;
+
+with ``g = softmax([1, z] W)``, expert 0 the gate's reference (flexmix's
+choice). The parameter vector is, per expert k, per output c (the classes
+1..C-1; one for Poisson), the intercept then the coefficients; then per gate
+column l = 1..K-1, the intercept then the coefficients.
+
+The score is analytic (responsibility-weighted complete-data scores: with a
+canonical link, ``w_i R_ik (target - mean) [1, x_i]``); the observed
+information is its central finite difference, symmetrised.
 """
 
 import numpy as np
+from scipy.special import gammaln
 
 from ._inference import covariance_from_information
+
+KINDS = ("logit", "poisson")
 
 
 def _log_softmax_reference(logits):
@@ -26,10 +35,10 @@ def _log_softmax_reference(logits):
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def unpack(theta, n_experts, n_classes, n_features, n_gate_features):
-    """(expert weights (K, d + 1, C - 1), gate weights (r + 1, K - 1))."""
-    size = n_experts * (n_classes - 1) * (n_features + 1)
-    experts = theta[:size].reshape(n_experts, n_classes - 1, n_features + 1)
+def unpack(theta, n_experts, n_outputs, n_features, n_gate_features):
+    """(expert weights (K, d + 1, outputs), gate weights (r + 1, K - 1))."""
+    size = n_experts * n_outputs * (n_features + 1)
+    experts = theta[:size].reshape(n_experts, n_outputs, n_features + 1)
     gate = theta[size:].reshape(n_experts - 1, n_gate_features + 1)
     return experts.transpose(0, 2, 1), gate.T
 
@@ -42,12 +51,13 @@ def log_likelihood_and_score(theta, X, y, Z, shape, sample_weight):
     theta : ndarray of shape (n_parameters,)
     X : ndarray of shape (n, d)
         The experts' features (no intercept column).
-    y : ndarray of int of shape (n,)
-        Class indices.
+    y : ndarray of shape (n,)
+        Class indices ("logit") or counts ("poisson").
     Z : ndarray of shape (n, r)
         The gate's features (no intercept column).
     shape : tuple
-        ``(n_experts, n_classes)``.
+        ``(kind, n_experts, n_outputs)``: "logit" with ``n_classes - 1``
+        outputs, or "poisson" with 1.
     sample_weight : ndarray of shape (n,)
 
     Returns
@@ -55,21 +65,28 @@ def log_likelihood_and_score(theta, X, y, Z, shape, sample_weight):
     log_likelihood : float
     score : ndarray of shape (n_parameters,)
     """
-    n_experts, n_classes = shape
-    experts, gate = unpack(theta, n_experts, n_classes, X.shape[1], Z.shape[1])
+    kind, n_experts, n_outputs = shape
+    experts, gate = unpack(theta, n_experts, n_outputs, X.shape[1], Z.shape[1])
     design = np.column_stack([np.ones(len(X)), X])
     gate_design = np.column_stack([np.ones(len(Z)), Z])
     log_gate = _log_softmax_reference(gate_design @ gate)  # (n, K)
-    log_class = _log_softmax_reference(np.einsum("np,kpc->nkc", design, experts))
+    linear = np.einsum("np,kpc->nkc", design, experts)  # (n, K, outputs)
     rows = np.arange(len(y))
-    joint = log_gate + log_class[rows, :, y]
+    if kind == "logit":
+        log_class = _log_softmax_reference(linear)
+        log_expert = log_class[rows, :, y]
+        target = np.zeros((len(y), n_outputs + 1))
+        target[rows, y] = 1.0
+        residual = target[:, None, 1:] - np.exp(log_class[:, :, 1:])
+    else:
+        mean = np.exp(linear[:, :, 0])
+        log_expert = y[:, None] * linear[:, :, 0] - mean - gammaln(y + 1.0)[:, None]
+        residual = (y[:, None] - mean)[:, :, None]
+    joint = log_gate + log_expert
     largest = joint.max(axis=1, keepdims=True)
     per_sample = np.log(np.exp(joint - largest).sum(axis=1)) + largest[:, 0]
     responsibilities = np.exp(joint - per_sample[:, None])
     weighted = responsibilities * sample_weight[:, None]
-    onehot = np.zeros((len(y), n_classes))
-    onehot[rows, y] = 1.0
-    residual = onehot[:, None, 1:] - np.exp(log_class[:, :, 1:])  # (n, K, C-1)
     expert_score = np.einsum("nk,nkc,np->kcp", weighted, residual, design)
     gate_residual = weighted[:, 1:] - sample_weight[:, None] * np.exp(log_gate[:, 1:])
     gate_score = gate_residual.T @ gate_design  # (K-1, r+1)

@@ -1,0 +1,288 @@
+"""Generalized EM for experts that continue training (skmoe._flexible)."""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy import sparse
+from sklearn.base import clone
+from sklearn.ensemble import (
+    GradientBoostingRegressor,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LinearRegression
+from sklearn.neighbors import KNeighborsRegressor
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from threadpoolctl import threadpool_limits
+
+from skmoe import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
+from skmoe._experts import ExpertFitWarning
+from skmoe._flexible import (
+    ContinuationState,
+    bin_features,
+    continuation,
+    slice_size,
+)
+from skmoe._init import spline_mixture_start
+
+
+@pytest.fixture(autouse=True)
+def _one_openmp_thread():
+    """Histogram boosting spins its OpenMP threads: on a shared machine one
+    thread is faster, and these tests are about results, not speed."""
+    with threadpool_limits(1, user_api="openmp"):
+        yield
+
+
+def _regimes(n_samples=1500, kind="oblique", seed=0):
+    """Two nonlinear regimes split by a linear (oblique) or a disc boundary."""
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-1, 1, (n_samples, 3))
+    if kind == "oblique":
+        regime = X[:, 0] + X[:, 2] > 0.2
+    else:
+        regime = X[:, 0] ** 2 + X[:, 2] ** 2 < 0.5
+    truth = np.where(regime, np.sin(3 * X[:, 1]) + 1.0, X[:, 1] ** 2 - 1.0)
+    return X, truth + 0.2 * rng.randn(n_samples), regime
+
+
+@pytest.mark.parametrize(
+    "estimator, budget",
+    [
+        (MLPRegressor(), "max_iter"),
+        (MLPClassifier(solver="sgd"), "max_iter"),
+        (HistGradientBoostingRegressor(), "max_iter"),
+        (HistGradientBoostingClassifier(early_stopping=False), "max_iter"),
+        (GradientBoostingRegressor(), "n_estimators"),
+    ],
+)
+def test_experts_that_continue(estimator, budget):
+    how = continuation(estimator)
+    assert how.budget == budget
+    assert how.working["warm_start"] is True
+    assert (how.max_bins is not None) == ("Hist" in type(estimator).__name__)
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        LinearRegression(),
+        KNeighborsRegressor(),
+        MLPRegressor(solver="lbfgs"),
+        MLPRegressor(early_stopping=True),
+        HistGradientBoostingRegressor(early_stopping=True),
+        HistGradientBoostingRegressor(categorical_features=[0]),
+        HistGradientBoostingRegressor(categorical_features=np.array([True, False])),
+        GradientBoostingRegressor(n_iter_no_change=5),
+    ],
+)
+def test_experts_that_are_refitted(estimator):
+    assert continuation(estimator) is None
+
+
+def test_slice_schedule_spends_the_budget_exactly():
+    shares = (0.25, 0.05)
+    spent, slices = 0, []
+    while (work := slice_size(200, spent, shares)) > 0:
+        slices.append(work)
+        spent += work
+    assert slices[0] == 50 and set(slices[1:]) == {10}
+    assert spent == 200
+    assert slice_size(3, 0, shares) == 1  # at least one epoch or tree
+    assert slice_size(100, 120, shares) == 0  # overspent (a raised budget)
+
+
+def test_bin_features_rounds_to_fixed_representatives():
+    rng = np.random.RandomState(0)
+    X = rng.randn(3000, 3)
+    X[::7, 1] = np.nan
+    X[:, 2] = rng.randint(0, 5, 3000)  # few distinct values: kept
+    rows = np.arange(3000)
+    binned = bin_features(X, rows, 63)
+    for column in range(3):
+        values = binned.values[:, column]
+        distinct = np.unique(values[~np.isnan(values)])
+        assert len(distinct) <= 63
+        # Every representative is held by an anchor row.
+        assert set(distinct) <= set(values[binned.anchors])
+    np.testing.assert_array_equal(np.isnan(binned.values), np.isnan(X))
+    np.testing.assert_array_equal(binned.values[:, 2], X[:, 2])
+    # Rounding to the nearest representative never reorders values.
+    order = np.argsort(X[:, 0])
+    assert np.all(np.diff(binned.values[order, 0]) >= 0)
+
+
+def test_boosting_on_binned_features_routes_raw_features_alike():
+    X, y, _ = _regimes()
+    binned = bin_features(X, np.arange(len(y)), 255)
+    model = HistGradientBoostingRegressor(max_iter=20, random_state=0)
+    model.fit(binned.values, y, sample_weight=np.linspace(0.1, 1, len(y)))
+    np.testing.assert_allclose(model.predict(X), model.predict(binned.values))
+
+
+def test_continued_boosting_lowers_the_loss_under_new_weights():
+    """The generalized M-step of a boosting expert: more trees on the new
+    weights lower the weighted loss they are grown for."""
+    X, y, _ = _regimes()
+    binned = bin_features(X, np.arange(len(y)), 255)
+    old = 1 / (1 + np.exp(-4 * X[:, 0]))
+    new = 1 / (1 + np.exp(-40 * (X[:, 0] + X[:, 2] - 0.2)))
+    model = HistGradientBoostingRegressor(
+        max_iter=20, warm_start=True, early_stopping=False, random_state=0
+    ).fit(binned.values, y, sample_weight=old)
+    before = np.average((model.predict(X) - y) ** 2, weights=new)
+    model.set_params(max_iter=25).fit(binned.values, y, sample_weight=new)
+    after = np.average((model.predict(X) - y) ** 2, weights=new)
+    assert after < before
+
+
+def _path_dips(model):
+    path = np.asarray(model.log_likelihood_path_)
+    return np.diff(path) / model.n_features_in_ / len(path)
+
+
+def test_boosting_experts_likelihood_climbs_and_budget_is_spent():
+    X, y, _ = _regimes()
+    expert = HistGradientBoostingRegressor(max_iter=20, random_state=0)
+    user_params = expert.get_params()
+    moe = MixtureOfExpertsRegressor(expert, n_experts=2, random_state=0).fit(X, y)
+    path = np.asarray(moe.log_likelihood_path_)
+    # Generalized EM with consistent bins: the path never falls (up to
+    # rounding of sums over the data).
+    assert np.all(np.diff(path) >= -1e-9 * np.abs(path[1:]))
+    assert expert.get_params() == user_params and not hasattr(expert, "n_iter_")
+    for fitted in moe.experts_:
+        assert isinstance(fitted, HistGradientBoostingRegressor)
+        seeded = {**user_params, "random_state": fitted.random_state}
+        assert fitted.get_params() == seeded
+        assert fitted.n_iter_ == 20  # the user's budget, spent in slices
+    assert moe.score(X, y) > 0.8
+
+
+def test_classic_boosting_experts_continue():
+    X, y, _ = _regimes(n_samples=600)
+    expert = GradientBoostingRegressor(n_estimators=12, max_depth=2, random_state=0)
+    moe = MixtureOfExpertsRegressor(expert, n_experts=2, random_state=0).fit(X, y)
+    path = np.asarray(moe.log_likelihood_path_)
+    assert np.all(np.diff(path) >= -1e-9 * np.abs(path[1:]))
+    for fitted in moe.experts_:
+        assert fitted.n_estimators_ == 12 and fitted.warm_start is False
+
+
+def test_network_experts_likelihood_climbs_within_tiny_dips():
+    X, y, _ = _regimes()
+    expert = MLPRegressor(hidden_layer_sizes=(8,), max_iter=60, random_state=0)
+    moe = MixtureOfExpertsRegressor(expert, n_experts=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # none from slices
+        moe.fit(X, y)
+    path = np.asarray(moe.log_likelihood_path_)
+    assert path[-1] > path[0]
+    # Stochastic epochs may lower the likelihood by a hair: at most 0.01 per
+    # sample per iteration.
+    assert np.min(np.diff(path)) > -0.01 * len(y)
+    for fitted in moe.experts_:
+        assert fitted.max_iter == 60 and fitted.warm_start is False
+        assert fitted.n_iter_no_change == 10
+        assert len(fitted.loss_curve_) <= 60
+
+
+def test_flexible_classifier_experts():
+    X, _, regime = _regimes(kind="oblique")
+    y = np.where(regime, X[:, 1] > 0, X[:, 1] ** 2 < 0.3).astype(int)
+    for expert in (
+        MLPClassifier(hidden_layer_sizes=(8,), max_iter=40, random_state=0),
+        HistGradientBoostingClassifier(max_iter=15, random_state=0),
+    ):
+        moe = MixtureOfExpertsClassifier(
+            expert, n_experts=2, max_iter=30, random_state=0
+        )
+        with warnings.catch_warnings():
+            # The gate sharpens slowly once the experts are held.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            moe.fit(X, y)
+        proba = moe.predict_proba(X)
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+        path = np.asarray(moe.log_likelihood_path_)
+        assert path[-1] > path[0]
+        assert all(type(fitted) is type(expert) for fitted in moe.experts_)
+        assert moe.score(X, y) > 0.75
+
+
+def test_held_predictions_are_kept_until_the_expert_moves():
+    X, y, _ = _regimes(n_samples=300)
+    expert = HistGradientBoostingRegressor(max_iter=5).fit(X, y)
+    state, calls = ContinuationState(), []
+
+    def compute(model):
+        calls.append(1)
+        return model.predict(X)
+
+    first = state.predictions(expert, compute)
+    np.testing.assert_array_equal(state.predictions(expert, compute), first)
+    assert len(calls) == 1
+    expert.set_params(warm_start=True, max_iter=6).fit(X, y)
+    state.predictions(expert, compute)
+    assert len(calls) == 2
+    # Experts that do not continue are always recomputed.
+    linear = LinearRegression().fit(X, y)
+    state.predictions(linear, compute)
+    state.predictions(linear, compute)
+    assert len(calls) == 4
+
+
+@pytest.mark.parametrize("kind", ["oblique", "disc"])
+def test_spline_start_finds_the_regimes(kind):
+    X, y, regime = _regimes(n_samples=2000, kind=kind)
+    moe = MixtureOfExpertsRegressor(n_experts=2, random_state=0)
+    start = spline_mixture_start(moe, X, y, np.ones(len(y)), np.random.RandomState(0))
+    agreement = np.mean((start[:, 0] > 0.5) == regime)
+    assert max(agreement, 1 - agreement) > 0.8
+    np.testing.assert_allclose(start.sum(axis=1), 1.0)
+
+
+def test_spline_start_in_the_estimators():
+    X, y, regime = _regimes(kind="oblique")
+    expert = HistGradientBoostingRegressor(max_iter=20, random_state=0)
+    moe = MixtureOfExpertsRegressor(expert, 2, init="spline", random_state=0)
+    labels = moe.fit(X, y).apply(X)
+    agreement = np.mean((labels == 0) == regime)
+    assert max(agreement, 1 - agreement) > 0.9
+    # Sparse input: the tree starts instead.
+    X_sparse = sparse.csr_matrix(X)
+    linear = MixtureOfExpertsRegressor(n_experts=2, init="spline", random_state=0)
+    assert linear.fit(X_sparse, y).n_experts_ == 2
+
+
+def test_bad_init_string_is_a_clear_error():
+    X, y, _ = _regimes(n_samples=100)
+    with pytest.raises(ValueError, match="spline"):
+        MixtureOfExpertsRegressor(init="splines").fit(X, y)
+
+
+def test_boosting_experts_report_sparse_input_in_their_own_words():
+    """Binning is skipped for sparse input: the expert's own error says what
+    is wrong (and, as for any expert that cannot fit, a constant replaces
+    it with a warning)."""
+    X, y, _ = _regimes(n_samples=200)
+    expert = HistGradientBoostingRegressor(max_iter=5)
+    moe = MixtureOfExpertsRegressor(expert, 2, max_iter=2, random_state=0)
+    with (
+        warnings.catch_warnings(),
+        pytest.warns(ExpertFitWarning, match="dense data is required"),
+    ):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        moe.fit(sparse.csr_matrix(X), y)
+
+
+def test_user_estimator_is_never_changed():
+    X, y, _ = _regimes(n_samples=400)
+    expert = MLPRegressor(hidden_layer_sizes=(4,), max_iter=20, random_state=0)
+    before = clone(expert).get_params()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        MixtureOfExpertsRegressor(expert, 2, max_iter=3, random_state=0).fit(X, y)
+    assert expert.get_params() == before
+    assert not hasattr(expert, "coefs_")
