@@ -164,7 +164,7 @@ def seconds_per_iteration(fit, max_iter):
     return float(np.median(np.diff(times)))
 
 
-def dask_section(n_samples):
+def dask_section(n_samples, chunk_rows):
     import dask.array as da
     from distributed import Client, LocalCluster, wait
 
@@ -174,7 +174,7 @@ def dask_section(n_samples):
         ) as cluster,
         Client(cluster),
     ):
-        Xd, yd = dask_data(n_samples, chunk_rows=250_000)
+        Xd, yd = dask_data(n_samples, chunk_rows=chunk_rows)
         wait([Xd, yd])
         X, y = Xd.compute(), yd.compute()
         # Load the compiled kernels before timing anything.
@@ -203,7 +203,10 @@ def dask_section(n_samples):
                 Xd, yd
             )
         )
-    print(f"\n{n_samples:.0e} x 10, 2 single-thread workers ({load()} at the end)\n")
+    print(
+        f"\n{n_samples:.0e} x 10 in chunks of {chunk_rows:.0e} rows, 2 single-thread "
+        f"workers ({load()} at the end)\n"
+    )
     print("| | s / EM iteration | default fit: log-lik / n | EM iter | fit s |")
     print("|---|---|---|---|---|")
     print(
@@ -273,6 +276,9 @@ def main():
     parser.add_argument("--sizes", type=float, nargs="+", default=[1e5, 1e6])
     parser.add_argument("--rows", type=float, default=3e7)
     parser.add_argument(
+        "--chunk-rows", type=float, default=2.5e5, help="dask section: rows per chunk"
+    )
+    parser.add_argument(
         "--skip-hgb", action="store_true", help="gate section: no HGB timing"
     )
     parser.add_argument(
@@ -292,7 +298,7 @@ def main():
     if args.section == "gate":
         gate_section([int(size) for size in args.sizes], not args.skip_hgb)
     elif args.section == "dask":
-        dask_section(2_000_000)
+        dask_section(2_000_000, int(args.chunk_rows))
     else:
         memory_section(int(args.rows))
 
