@@ -233,12 +233,15 @@ def test_fused_pass_with_its_own_gate_design(gate_features):
     assert np.all(np.diff(path) >= -1e-9 * np.abs(path[1:]))
 
 
-def test_summary_refuses_what_it_does_not_derive():
+def test_summary_of_an_intercept_only_gate_and_of_other_families():
     X, y = load_nodata(return_X_y=True)
     moe = MixtureOfExpertsRegressor(n_experts=2, gate_features=[], random_state=0)
-    with pytest.raises(TypeError, match="gate_features"):
-        moe.fit(X, y).summary(X, y)
-    counts = np.round(np.exp(y))
-    moe = MixtureOfExpertsRegressor(PoissonRegressor(), n_experts=2, random_state=0)
-    with pytest.raises(TypeError, match="poisson"):
-        moe.fit(X, counts).summary(X, counts)
+    table = moe.fit(X, y).summary(X, y)
+    assert table.loc["gate 1"].index.tolist() == ["intercept"]
+    assert table.loc["expert 0"].index.tolist() == ["intercept", "x0"]
+    assert np.all(np.isfinite(table["std_error"])) and np.all(table["std_error"] > 0)
+    student = MixtureOfExpertsRegressor(
+        n_experts=2, likelihood="student_t", random_state=0
+    ).fit(X, y)
+    with pytest.raises(TypeError, match="student_t"):
+        student.summary(X, y)
