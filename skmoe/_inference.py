@@ -309,7 +309,7 @@ def bootstrap_table(
 
 
 # Parameters that make the gate or the experts see some features only.
-def linear_mixture_parameters(moe, X=None):
+def linear_mixture_parameters(moe, X=None, *, any_family=False):
     """The fitted parameters of a regressor with Gaussian experts, raw units.
 
     Parameters
@@ -321,6 +321,9 @@ def linear_mixture_parameters(moe, X=None):
         summarised by their mean prediction on X (an intercept, no
         coefficients), which is enough to match bootstrap replicates'
         experts to these; without it they raise a TypeError.
+    any_family : bool, default=False
+        Accept any likelihood, its own parameters replaced by ones (for the
+        bootstrap, which tabulates coefficients only).
 
     Returns
     -------
@@ -328,10 +331,11 @@ def linear_mixture_parameters(moe, X=None):
     """
     experts, gate = moe.experts_, moe.gate_
     likelihood = getattr(moe, "likelihood_", "gaussian")
-    if likelihood != "gaussian":
+    if likelihood != "gaussian" and not any_family:
         raise TypeError(
-            f"Standard errors are derived for Gaussian and Poisson experts; "
-            f"this model's likelihood is {likelihood!r}."
+            "Standard errors from the information matrix are derived for "
+            f"Gaussian and Poisson experts; this model's likelihood is "
+            f'{likelihood!r}: use summary(X, y, method="bootstrap").'
         )
     if not hasattr(gate, "coef_"):
         raise TypeError(
@@ -354,7 +358,11 @@ def linear_mixture_parameters(moe, X=None):
     return MixtureParameters(
         expert_intercept=intercept,
         expert_coef=coef,
-        noise_variance=to_host(moe.noise_variance_),
+        noise_variance=(
+            to_host(moe.noise_variance_)
+            if likelihood == "gaussian"
+            else np.ones(len(experts))
+        ),
         gate_intercept=to_host(gate.intercept_),
         gate_coef=to_host(gate.coef_).T,
     )

@@ -457,9 +457,9 @@ default="auto"
                 replicate.fit(
                     data["X"][rows], data["targets"][rows], sample_weight=weights[rows]
                 )
-            return linear_mixture_parameters(replicate, expert_X)
+            return linear_mixture_parameters(replicate, expert_X, any_family=True)
 
-        parameters = linear_mixture_parameters(self, expert_X)
+        parameters = linear_mixture_parameters(self, expert_X, any_family=True)
         with_coefficients = parameters.expert_coef.shape[1] == expert_X.shape[1]
         table = bootstrap_table(
             refit,

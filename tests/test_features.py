@@ -243,5 +243,9 @@ def test_summary_of_an_intercept_only_gate_and_of_other_families():
     student = MixtureOfExpertsRegressor(
         n_experts=2, likelihood="student_t", random_state=0
     ).fit(X, y)
-    with pytest.raises(TypeError, match="student_t"):
+    with pytest.raises(TypeError, match="student_t.*bootstrap"):
         student.summary(X, y)
+    boot = student.summary(X, y, method="bootstrap", n_boot=10, random_state=0)
+    assert boot.loc["gate 1"].index.tolist() == ["intercept", "x0"]
+    assert boot.loc["expert 1"].index.tolist() == ["intercept", "x0"]
+    assert np.all(boot["std_error"] > 0)
