@@ -108,18 +108,22 @@ def chunk_responsibilities(kernels, design, targets, previous, n_experts):
     return np.ascontiguousarray(responsibilities)
 
 
-def chunk_pass(X, y, weight, previous, scaling, coefficients, pairs, update, backend):
+def chunk_pass(
+    design, y, weight, previous, offset, coefficients, pairs, update, backend
+):
     """``em_pass`` on one row chunk (runs on a worker); its ``PassStatistics``.
 
     Parameters
     ----------
-    X : ndarray of shape (m, d)
+    design : ndarray of shape (m, d + 1)
+        The chunk's standardised design (:func:`chunk_design`), made once
+        per fit and kept on the worker.
     y : ndarray of shape (m,)
     weight : ndarray of shape (m,) or None
     previous : ndarray of shape (m, K), ResponsibilitiesAt or None
         The responsibilities the pass starts from.
-    scaling : tuple
-        ``(feature_mean, feature_scale, target_offset)``.
+    offset : float
+        The targets' weighted mean, subtracted from them.
     coefficients : tuple
         ``(gate_coef, expert_coef, variance)`` of the pass.
     pairs : ndarray of int of shape (q, 2)
@@ -128,9 +132,7 @@ def chunk_pass(X, y, weight, previous, scaling, coefficients, pairs, update, bac
         of ``previous``).
     backend : {"numpy", "numba"}
     """
-    feature_mean, feature_scale, offset = scaling
     gate_coef, expert_coef, variance = coefficients
-    design = chunk_design(X, feature_mean, feature_scale)
     targets = np.asarray(y, dtype=np.float64) - offset
     weight = np.ones(len(targets)) if weight is None else weight
     kernels = get_kernels(backend)
@@ -243,26 +245,45 @@ class DaskEngine(FusedEngine):
         from dask import compute, delayed
 
         data = self.data
-        scaling = (data.feature_mean, data.feature_scale, self.offset)
         coefficients = (gate_coef, expert_coef, variance)
         pairs = self.pairs if gather else self.pairs[:0]
         if previous is None or isinstance(previous, ResponsibilitiesAt):
             previous = [previous] * len(data.X)
         parts = [
             delayed(chunk_pass, pure=True)(
-                X,
+                design,
                 y,
                 weight,
                 chunk,
-                scaling,
+                self.offset,
                 coefficients,
                 pairs,
                 out is not None,
                 self.backend,
             )
-            for X, y, weight, chunk in zip(data.X, data.y, data.sample_weight, previous)
+            for design, y, weight, chunk in zip(
+                self._designs(), data.y, data.sample_weight, previous
+            )
         ]
         return compute(tree_sum(parts))[0]
+
+    def _designs(self):
+        """The chunks' standardised designs, made once per fit and persisted
+        where the data live (on the workers): a pass then reads them instead
+        of standardising its chunk again, at the cost of a copy of X."""
+        if getattr(self, "design_chunks", None) is None:
+            from dask import delayed, persist
+
+            data = self.data
+            self.design_chunks = persist(
+                *(
+                    delayed(chunk_design, pure=True)(
+                        X, data.feature_mean, data.feature_scale
+                    )
+                    for X in data.X
+                )
+            )
+        return self.design_chunks
 
     def _responsibilities_now(self, keep=None):
         return ResponsibilitiesAt(self.gate_coef, self.expert_coef, self.variance, keep)
