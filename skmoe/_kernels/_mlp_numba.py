@@ -15,7 +15,7 @@ import numpy as np
 from numba import prange
 
 from ._mlp_xp import ACTIVATIONS, MLPObjective, add_penalty, n_params
-from ._numba import _JIT, _PARALLEL
+from ._tiles import JIT, PARALLEL
 
 # Rows per block of the parallel loops: a row costs a whole forward (and
 # backward) pass, so blocks are smaller than those of the linear kernels.
@@ -47,7 +47,7 @@ def _check(params, layer_sizes, activation):
         )
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT)
 def _forward_row(
     X, i, mean, scale, params, sizes, unit_offsets, param_offsets, relu, units
 ):
@@ -83,7 +83,7 @@ def _forward_row(
         units[output + k] -= log_total
 
 
-@numba.njit(**_PARALLEL)
+@numba.njit(**PARALLEL)
 def _log_softmax_blocks(
     X, mean, scale, params, sizes, unit_offsets, param_offsets, relu, n_blocks
 ):
@@ -130,7 +130,7 @@ def mlp_log_softmax(X, mean, scale, params, layer_sizes, activation):
     )
 
 
-@numba.njit(**_JIT)
+@numba.njit(**JIT)
 def _backward_row(
     params, sizes, unit_offsets, param_offsets, relu, units, delta, spare, gradient
 ):
@@ -165,7 +165,7 @@ def _backward_row(
             delta[j] = spare[j]
 
 
-@numba.njit(**_PARALLEL)
+@numba.njit(**PARALLEL)
 def _objective_blocks(
     X,
     mean,
