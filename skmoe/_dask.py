@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._backend import get_kernels, kernel_threads
-from ._engines import FusedEngine
+from ._engines import FusedEngine, standardised_design
 from ._experts import linear_expert_weights
 from ._kernels import _xp
 from ._responsibilities import keep_columns
@@ -75,16 +75,6 @@ class ResponsibilitiesAt(NamedTuple):
     keep: object = None
 
 
-def chunk_design(X, feature_mean, feature_scale):
-    """The standardised design of a chunk, with a final column of ones
-    (the same numbers as ``skmoe._engines.make_training_data``)."""
-    design = np.empty((X.shape[0], X.shape[1] + 1))
-    np.subtract(X, feature_mean, out=design[:, :-1])
-    design[:, :-1] /= feature_scale
-    design[:, -1] = 1.0
-    return design
-
-
 def chunk_responsibilities(kernels, design, targets, previous, n_experts):
     """The responsibilities a chunk's pass starts from, as a fresh C array.
 
@@ -116,7 +106,7 @@ def chunk_pass(
     Parameters
     ----------
     design : ndarray of shape (m, d + 1)
-        The chunk's standardised design (:func:`chunk_design`), made once
+        The chunk's standardised design (``standardised_design``), made once
         per fit and kept on the worker.
     y : ndarray of shape (m,)
     weight : ndarray of shape (m,) or None
@@ -277,7 +267,7 @@ class DaskEngine(FusedEngine):
             data = self.data
             self.design_chunks = persist(
                 *(
-                    delayed(chunk_design, pure=True)(
+                    delayed(standardised_design, pure=True)(
                         X, data.feature_mean, data.feature_scale
                     )
                     for X in data.X

@@ -20,6 +20,7 @@ from sklearn.utils.validation import has_fit_parameter
 
 from ._array_utils import device, namespace, to_device, to_host
 from ._flexible import ContinuationState, continue_fit
+from ._kernels import _xp
 from ._losses import glm_power
 from ._solvers import EXPERT_NEWTON_BUDGET, fit_multinomial, solve_psd
 
@@ -390,7 +391,7 @@ class ClassificationExperts:
             logits = X @ expert.coef_.T + expert.intercept_
             if len(self.classes) == 2:
                 logits = xp.concat([xp.zeros_like(logits), logits], axis=1)
-            return xp.exp(logits - _logsumexp_rows(logits)[:, None])
+            return xp.exp(_xp.log_softmax(logits))
         host_X = to_host(X) if host_X is None else host_X
         proba = np.zeros((host_X.shape[0], len(self.classes)))
         columns = np.searchsorted(self.classes, expert.classes_)
@@ -409,13 +410,6 @@ class ClassificationExperts:
         ]
         likelihood = [xp.sum(each * onehot, axis=1) for each in proba]
         return xp.stack(likelihood, axis=1)
-
-
-def _logsumexp_rows(values):
-    xp = namespace(values)
-    largest = xp.max(values, axis=1)
-    largest = xp.where(xp.isfinite(largest), largest, xp.zeros_like(largest))
-    return xp.log(xp.sum(xp.exp(values - largest[:, None]), axis=1)) + largest
 
 
 def fit_logistic_experts(

@@ -19,12 +19,12 @@ from skmoe import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
 from skmoe._dask import (
     DaskEngine,
     add_statistics,
-    chunk_design,
     draw_sample,
     prepare_dask_data,
 )
 from skmoe._dask_input import as_dask_matrix, as_dask_vector
 from skmoe._em import EMReport, run_em
+from skmoe._engines import standardised_design
 from skmoe._experts import make_experts
 from skmoe._families import GaussianFamily
 from skmoe._gate import SoftmaxGate
@@ -125,7 +125,7 @@ def test_dask_engine_equals_the_fused_engine_with_sampled_curvature(client):
     Xd, yd = _dask(X, y, chunks=600)
     data = prepare_dask_data(as_dask_matrix(Xd)[0], as_dask_vector(yd, Xd, "y"), None)
     mean, scale = data.feature_mean, data.feature_scale
-    design = chunk_design(X, mean, scale)
+    design = standardised_design(X, mean, scale)
     start = _init(len(y), 3, seed=2)
     family = GaussianFamily(data.target_scale)
 
@@ -323,7 +323,7 @@ def test_a_lost_worker_does_not_corrupt_the_fit(cluster):
             as_dask_matrix(Xd)[0], as_dask_vector(yd, Xd, "y"), None
         )
         mean, scale = data.feature_mean, data.feature_scale
-        sample = (chunk_design(X, mean, scale), np.ones(len(y)))
+        sample = (standardised_design(X, mean, scale), np.ones(len(y)))
         family = GaussianFamily(data.target_scale)
 
         def run(kill):
