@@ -1,18 +1,14 @@
 """``summary()`` of mixtures of GLM experts: logistic (the classifier) and
 Poisson (the regressor with ``likelihood="poisson"``)."""
 
-import copy
-import warnings
-
 import numpy as np
 import pandas as pd
 from scipy import stats
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from ._array_utils import to_host
 from ._glm_information import standard_errors
-from ._inference import match_experts
+from ._inference import match_experts, warm_refit
 
 
 def glm_parameters(moe, kind):
@@ -106,14 +102,7 @@ def glm_summary(moe, kind, data, method, n_boot, random_state):
         replicates = []
         for _ in range(n_boot):
             rows = rng.randint(0, len(weights), size=len(weights))
-            replicate = copy.deepcopy(moe).set_params(
-                warm_start=True, min_expert_weight=0.0, verbose=0
-            )
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                replicate.fit(
-                    data["X"][rows], data["labels"][rows], sample_weight=weights[rows]
-                )
+            replicate = warm_refit(moe, data, rows)
             replicates.append(
                 _matched(glm_parameters(replicate, kind), reference, n_experts, block)
             )

@@ -17,12 +17,14 @@ parameters as given: the caller passes maximum likelihood estimates (flexmix
 re-maximises before differentiating, because its sigma is df-corrected).
 """
 
+import copy
 import numbers
 import warnings
 
 import numpy as np
 import pandas as pd
 from scipy import linalg, optimize, stats
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from ._array_utils import to_host
@@ -309,6 +311,28 @@ def bootstrap_table(
 
 
 # Parameters that make the gate or the experts see some features only.
+def warm_refit(moe, data, rows):
+    """A copy of fitted ``moe`` refitted on ``rows``, warm-started from it.
+
+    Every expert is kept (``min_expert_weight=0``), so that the replicate's
+    experts can be matched to the fitted ones; its ConvergenceWarnings are
+    silenced (a bootstrap replicate need not converge to be informative).
+    ``data`` is ``summary``'s: ``X``, ``labels`` (targets as ``fit`` takes
+    them) and ``sample_weight``.
+    """
+    replicate = copy.deepcopy(moe).set_params(
+        warm_start=True, min_expert_weight=0.0, verbose=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        replicate.fit(
+            data["X"][rows],
+            data["labels"][rows],
+            sample_weight=data["sample_weight"][rows],
+        )
+    return replicate
+
+
 def linear_mixture_parameters(moe, X=None, *, any_family=False):
     """The fitted parameters of a regressor with Gaussian experts, raw units.
 

@@ -1,11 +1,7 @@
 """MixtureOfExpertsRegressor: regression experts and their likelihood family."""
 
-import copy
-import warnings
-
 import numpy as np
 from sklearn.base import RegressorMixin
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import column_or_1d
@@ -425,6 +421,7 @@ default="auto"
             bootstrap_table,
             coefficient_table,
             linear_mixture_parameters,
+            warm_refit,
         )
 
         data = self._summary_data(X, y, sample_weight, method)
@@ -447,17 +444,9 @@ default="auto"
             )
 
         def refit(rows):
-            # Warm-started from this fit, with every expert kept so that the
-            # replicate's experts can be matched to these.
-            replicate = copy.deepcopy(self).set_params(
-                warm_start=True, min_expert_weight=0.0, verbose=0
+            return linear_mixture_parameters(
+                warm_refit(self, data, rows), expert_X, any_family=True
             )
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                replicate.fit(
-                    data["X"][rows], data["targets"][rows], sample_weight=weights[rows]
-                )
-            return linear_mixture_parameters(replicate, expert_X, any_family=True)
 
         parameters = linear_mixture_parameters(self, expert_X, any_family=True)
         with_coefficients = parameters.expert_coef.shape[1] == expert_X.shape[1]
