@@ -20,7 +20,7 @@ information is its central finite difference, symmetrised.
 """
 
 import numpy as np
-from scipy.special import gammaln
+from scipy.special import gammaln, log_softmax, logsumexp
 
 from ._inference import covariance_from_information
 
@@ -30,9 +30,7 @@ KINDS = ("logit", "poisson")
 def _log_softmax_reference(logits):
     """Log softmax over a last axis of free columns plus a reference 0."""
     full = np.concatenate([np.zeros(logits.shape[:-1] + (1,)), logits], axis=-1)
-    largest = full.max(axis=-1, keepdims=True)
-    shifted = full - largest
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    return log_softmax(full, axis=-1)
 
 
 def unpack(theta, n_experts, n_outputs, n_features, n_gate_features):
@@ -83,8 +81,7 @@ def log_likelihood_and_score(theta, X, y, Z, shape, sample_weight):
         log_expert = y[:, None] * linear[:, :, 0] - mean - gammaln(y + 1.0)[:, None]
         residual = (y[:, None] - mean)[:, :, None]
     joint = log_gate + log_expert
-    largest = joint.max(axis=1, keepdims=True)
-    per_sample = np.log(np.exp(joint - largest).sum(axis=1)) + largest[:, 0]
+    per_sample = logsumexp(joint, axis=1)
     responsibilities = np.exp(joint - per_sample[:, None])
     weighted = responsibilities * sample_weight[:, None]
     expert_score = np.einsum("nk,nkc,np->kcp", weighted, residual, design)
