@@ -271,9 +271,13 @@ class BaseMixtureOfExperts(
         rng = check_random_state(self.random_state)
         family = self._family()
         partitions = []
-        host_design = to_host(data.design)
-        host_weight = to_host(data.sample_weight)
-        targets = self._targets_for_init(to_host(data.y))
+        if continuing or initial is not None:
+            # No start to draw: no host copies of the data for it.
+            host_design = host_weight = targets = None
+        else:
+            host_design = to_host(data.design)
+            host_weight = to_host(data.sample_weight)
+            targets = self._targets_for_init(to_host(data.y))
 
         def start_run(run):
             if continuing:
