@@ -39,7 +39,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 import skmoe._base
 from skmoe import MixtureOfExpertsRegressor
-from skmoe._engines import FusedEngine
+from skmoe._fused import FusedEngine
 
 warnings.simplefilter("ignore", ConvergenceWarning)
 

@@ -277,7 +277,9 @@ class DaskEngine(FusedEngine):
         return self.design_chunks
 
     def _responsibilities_now(self, keep=None):
-        return ResponsibilitiesAt(self.gate_coef, self.expert_coef, self.variance, keep)
+        return ResponsibilitiesAt(
+            self.gate_coef, self.expert_coef, self.dispersion, keep
+        )
 
     def set_responsibilities(self, responsibilities):
         """The first M-step's sums from responsibilities given as a dask
@@ -305,7 +307,7 @@ class DaskEngine(FusedEngine):
         )
         self.expert_coef[-1] -= self.offset
         self._gathered(
-            self._pass(self.gate_coef, self.expert_coef, self.variance, None, True)
+            self._pass(self.gate_coef, self.expert_coef, self.dispersion, None, True)
         )
         self.current, self.previous = self._responsibilities_now(), True
         return self.stats.log_likelihood

@@ -18,6 +18,7 @@ import numpy as np
 from scipy import optimize, special, stats
 
 from ._array_utils import namespace, to_device, to_host
+from ._kernels._xp import MEAN_FLOOR
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -122,10 +123,6 @@ class CategoricalFamily:
         """Free parameters of the family itself: none."""
         return 0
 
-
-#: Floor of an expert's predicted mean under the Poisson and Gamma families
-#: (a mean of exactly 0 makes any positive count impossible).
-MEAN_FLOOR = 1e-300
 
 #: Bounds of the Student-t degrees of freedom: below 1 the mean the experts
 #: predict does not exist; above 200 the density is Gaussian to the eye.

@@ -19,6 +19,7 @@ import numpy as np
 
 from ._array_utils import device, namespace, to_device, to_host
 from ._experts import expert_alphas, linear_expert_weights, set_linear_experts
+from ._kernels._xp import ETA_MAX, ETA_MIN
 from ._losses import glm_power
 from ._solvers import solve_psd
 
@@ -29,10 +30,6 @@ GLM_TOL = 1e-10
 #: data), and of a warm-started fit (a generalised M-step within EM).
 GLM_MAX_ITER = 100
 GLM_WARM_ITER = 1
-
-# Linear predictors are clipped here before exp, so that a trial step
-# cannot overflow; it is rejected by the step test anyway.
-_MAX_ETA = 700.0
 
 
 def glm_objective(y, eta, weights, power):
@@ -51,13 +48,28 @@ def glm_objective(y, eta, weights, power):
     return xp.sum(weights * terms, axis=0)
 
 
+def glm_ridge(alphas, totals, feature_scale):
+    """Each expert's ridge on the standardised weights, (p - 1, K).
+
+    scikit-learn's ``alpha`` is per unit of the expert's total weight
+    (``totals``, (K,)) and on the raw features.
+    """
+    return (alphas * totals)[None, :] / feature_scale[:, None] ** 2
+
+
+def ridge_penalty(ridge, coef):
+    """``1/2 sum_j ridge_jk coef_jk**2`` per expert (the intercept, last, free)."""
+    return 0.5 * np.sum(ridge * coef[:-1] ** 2, axis=0)
+
+
 def _penalised(y, design, coef, weights, power, ridge):
-    """Objective per expert (host array) and the linear predictors at ``coef``."""
+    """Objective per expert (host array) and the linear predictors at ``coef``
+    (clipped before exp, so that a trial step cannot overflow; it is
+    rejected by the step test anyway)."""
     xp = namespace(design)
-    eta = design @ to_device(coef, design)
-    eta = xp.where(eta > _MAX_ETA, xp.full_like(eta, _MAX_ETA), eta)
+    eta = xp.clip(design @ to_device(coef, design), min=ETA_MIN, max=ETA_MAX)
     value = to_host(glm_objective(y, eta, weights, power))
-    return value + 0.5 * np.sum(ridge * coef[:-1] ** 2, axis=0), eta
+    return value + ridge_penalty(ridge, coef), eta
 
 
 def solve_ridge(grams, moments, ridge):
@@ -69,6 +81,26 @@ def solve_ridge(grams, moments, ridge):
     diagonal = np.arange(ridged.shape[1] - 1)
     ridged[:, diagonal, diagonal] += ridge.T
     return solve_psd(ridged, np.asarray(moments).T).T
+
+
+def irls_weights(y, mean, weights, power):
+    """IRLS working weights of log-link experts, (n, K).
+
+    For Tweedie powers 1 to 2 the observed information, ``w ((2 - p)
+    mu^(2-p) + (p - 1) y mu^(1-p))`` (Newton: ``w mu`` for Poisson, ``w y /
+    mu`` for Gamma), never negative there and quadratically convergent,
+    where Fisher scoring's ``w mu^(2-p)`` is only linearly so (``w``, a
+    constant, for Gamma); Fisher scoring for other powers, where the
+    observed information can be negative.
+    """
+    if power == 1:
+        return weights * mean
+    if 1 < power <= 2:
+        return weights * (
+            (2 - power) * mean ** (2 - power)
+            + (power - 1) * y[:, None] * mean ** (1 - power)
+        )
+    return weights * mean ** (2 - power)
 
 
 def fit_glm(
@@ -126,7 +158,7 @@ def fit_glm(
     """
     xp = namespace(design)
     totals = to_host(xp.sum(weights, axis=0))
-    ridge = (alphas * totals)[None, :] / feature_scale[:, None] ** 2
+    ridge = glm_ridge(alphas, totals, feature_scale)
     if start is None:
         start = np.zeros((design.shape[1], weights.shape[1]))
         means = to_host(y @ weights) / np.maximum(totals, 1e-300)
@@ -139,10 +171,10 @@ def fit_glm(
     ones = xp.ones_like(y)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):  # noqa: B007 (returned)
-        # Working weights w mu^(2-p), working response eta + (y - mu) / mu:
-        # w mu^(2-p) (eta + (y - mu) / mu) = working * eta + w mu^(1-p) (y - mu).
+        # Newton: working * eta plus the gradient, w mu^(1-p) (y - mu), on
+        # the right, with the working weights of irls_weights.
         mean = xp.exp(eta)
-        working = weights * mean if power == 1 else weights * mean ** (2 - power)
+        working = irls_weights(y, mean, weights, power)
         grams, _ = kernels.weighted_normal_equations(design, y, working, ones)
         scaled = weights if power == 1 else weights * mean ** (1 - power)
         moments = design.T @ (working * eta + scaled * (y[:, None] - mean))

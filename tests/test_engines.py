@@ -238,3 +238,42 @@ def test_fused_glm_engine_reaches_the_general_engines_optimum(family_name, kerne
         dispersion=ours.dispersion,
     )
     assert check.resume() == pytest.approx(run.log_likelihood, rel=1e-10)
+
+
+@pytest.mark.parametrize("family_name", ["poisson", "gamma"])
+def test_fused_glm_steps_are_tested_and_halved(family_name):
+    # From weights far from the optimum a full IRLS step overshoots; the
+    # next pass tests it and halves it: the likelihood never falls.
+    data, start, parts, family, (mean, scale) = _glm_setup(family_name)
+    experts, gate = parts()
+    engine = FusedEngine(data, experts, gate, family, mean, scale, kernels=_numba)
+    far = np.zeros((data.design.shape[1], 2))
+    far[-1] = -8.0 if family_name == "poisson" else 8.0
+    far[0] = [3.0, -3.0]
+    engine.set_responsibilities(start, far)
+    path = [engine.step() for _ in range(40)]
+    assert np.all(np.isfinite(path))
+    assert np.all(np.diff(path) >= -1e-9 * np.abs(path[1:]))
+    assert path[-1] > path[0] + 10.0
+
+
+@pytest.mark.parametrize("family_name", ["poisson", "gamma"])
+def test_fused_glm_engine_with_ridge_experts(family_name):
+    # scikit-learn's default alpha=1: the fused engine's penalised IRLS
+    # steps reach the optimum of the general engine's penalised fits.
+    data, start, parts, family, (mean, scale) = _glm_setup(family_name, seed=1)
+    runs = {}
+    for name in ("fused", "general"):
+        experts, gate = parts()
+        experts = [expert.set_params(alpha=1.0) for expert in experts]
+        if name == "fused":
+            engine = FusedEngine(data, experts, gate, family, mean, scale, kernels=_xp)
+        else:
+            engine = GeneralEngine(
+                data, experts, gate, GLMExperts("glm", mean, scale), family, kernels=_xp
+            )
+        runs[name] = _run(engine, start, 400), engine.parameters()
+    (fused, ours), (general, theirs) = runs["fused"], runs["general"]
+    assert fused.log_likelihood == pytest.approx(general.log_likelihood, rel=1e-8)
+    for expert, other in zip(ours.experts, theirs.experts):
+        np.testing.assert_allclose(expert.coef_, other.coef_, rtol=1e-4, atol=1e-6)

@@ -1,5 +1,7 @@
 """Batched GLM experts: IRLS from the weighted normal equations."""
 
+from unittest import mock
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -112,3 +114,33 @@ def test_mixture_of_glm_experts_matches_generic_fits():
     assert generic.likelihood_ == batched.likelihood_ == "poisson"
     # (Generic fits leave out samples of responsibility below 1e-8.)
     assert batched.log_likelihood_ == pytest.approx(generic.log_likelihood_, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "expert, likelihood, fused",
+    [
+        (PoissonRegressor(), "auto", True),
+        (TweedieRegressor(power=1, link="log"), "auto", True),
+        (GammaRegressor(), "auto", True),
+        (TweedieRegressor(power=2), "auto", True),
+        (PoissonRegressor(), "gaussian", False),
+        (GammaRegressor(), "poisson", False),
+        (TweedieRegressor(power=1.5), "auto", False),
+    ],
+)
+def test_log_link_experts_take_the_fused_engine_under_their_own_likelihood(
+    expert, likelihood, fused
+):
+    # The fused pass fits Poisson and Gamma GLMs under their own likelihood;
+    # any other pairing takes the general engine.
+    from skmoe._fused import FusedEngine
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-1, 1, (300, 2))
+    y = rng.gamma(2.0, np.exp(X[:, 0]) / 2.0) + 0.1
+    model = MixtureOfExpertsRegressor(
+        expert, n_experts=2, likelihood=likelihood, max_iter=3, random_state=0
+    )
+    with mock.patch("skmoe._base.FusedEngine", wraps=FusedEngine) as engine:
+        model.fit(X, y)
+    assert engine.called is fused

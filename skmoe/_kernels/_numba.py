@@ -23,10 +23,11 @@ from ._tiles import (
     add_weighted_gram,
     dot,
     load_tile,
+    store_tile,
     sum_in_order,
+    tile_e_step,
     tile_expert_fit,
     tile_irls,
-    tile_log_joint,
     tile_log_sum_exp,
     tile_product,
 )
@@ -293,6 +294,49 @@ def multinomial_gradient_curvature(design, coef, target_proba, row_weight, pairs
     )
 
 
+@numba.njit(**JIT, fastmath={"contract"}, inline="always")
+def _previous_objectives(
+    family, weight, previous, start, log_gate, fit, size, gate_sums, values, shares
+):
+    """The gate's and (log links) the experts' objectives at the pass's
+    weights on the previous responsibilities, added to ``gate_sums`` (one
+    partial per position in the tile) and ``values`` (K,)."""
+    for k in range(log_gate.shape[0]):
+        for t in range(size):
+            share = weight[t] * previous[start + t, k]
+            gate_sums[t] += share * log_gate[k, t]
+            shares[t] = share
+        if family != 0:
+            values[k] += dot(shares, fit[k], size)
+
+
+@numba.njit(**JIT, fastmath={"contract"}, inline="always")
+def _expert_sums(
+    family, weight, resp, fit, eta, transformed, target, features, size, grams,
+    sums, shares, right, scaled,
+):  # fmt: skip
+    """A tile's share of each expert's totals (``sums[0]``), objective
+    (``sums[1]``, log links) and normal equations (``grams``, packed as the
+    Gram of ``[design, y]``): least squares for Gaussian experts, one IRLS
+    step for log links (``tile_irls``; the right-hand sides in the last
+    row)."""
+    n_params = features.shape[0] - 1
+    base = n_params * (n_params + 1) // 2
+    for k in range(resp.shape[0]):
+        for t in range(size):
+            shares[t] = weight[t] * resp[k, t]
+        for t in range(size):
+            sums[0, k] += shares[t]
+        if family == 0:
+            add_weighted_gram(grams[k], shares, features, n_params + 1, size, scaled)
+            continue
+        sums[1, k] += dot(shares, fit[k], size)
+        tile_irls(family, shares, eta[k], transformed[k], target, size, right)
+        add_weighted_gram(grams[k], shares, features, n_params, size, scaled)
+        for j in range(n_params):
+            grams[k, base + j] += dot(right, features[j], size)
+
+
 @numba.njit(**PARALLEL_CONTRACT)
 def _em_pass(
     gate_design,
@@ -352,8 +396,10 @@ def _em_pass(
             for t in range(size):
                 weight[t] = sample_weight[start + t]
                 target[t] = y[start + t]
-                log_y[t] = log_target[start + t]
                 features[n_params, t] = target[t]  # the Gram of [design, y]
+            if family == 2:
+                for t in range(size):
+                    log_y[t] = log_target[start + t]
             load_tile(design, start, size, features)
             if not shared:
                 load_tile(gate_design, start, size, gate_features)
@@ -367,25 +413,15 @@ def _em_pass(
                     log_gate[k, t] -= largest[t]
                     proba[k, t] /= total[t]
             if update:
-                # The gate's and the experts' objectives on the previous
-                # responsibilities.
-                for k in range(n_experts):
-                    for t in range(size):
-                        share = weight[t] * previous[start + t, k]
-                        sums[1, t] += share * log_gate[k, t]
-                        shares[t] = share
-                    block_expert[2, k] += dot(shares, fit[k], size)
+                _previous_objectives(
+                    family, weight, previous, start, log_gate, fit, size, sums[1],
+                    block_expert[2], shares,
+                )  # fmt: skip
                 # E-step.
-                tile_log_joint(log_gate, fit, terms, size, resp)
-                tile_log_sum_exp(resp, size, resp, largest, total)
+                tile_e_step(log_gate, fit, terms, size, resp, largest, total)
                 for t in range(size):
                     sums[0, t] += weight[t] * largest[t]
-                for k in range(n_experts):
-                    for t in range(size):
-                        resp[k, t] /= total[t]
-                for t in range(size):
-                    for k in range(n_experts):
-                        out[start + t, k] = resp[k, t]
+                store_tile(resp, start, size, out)
             else:
                 for t in range(size):
                     for k in range(n_experts):
@@ -397,26 +433,12 @@ def _em_pass(
                     scaled[t] = weight[t] * (resp[k, t] - proba[k, t])
                 for j in range(n_gate):
                     block_gradient[k, j] += dot(scaled, gate_features[j], size)
-            # The experts' sums, normal equations and gate curvature blocks:
-            # each entry is a dot product along the tile (``dot``).
-            for k in range(n_experts):
-                for t in range(size):
-                    shares[t] = weight[t] * resp[k, t]
-                for t in range(size):
-                    block_expert[0, k] += shares[t]
-                block_expert[1, k] += dot(shares, fit[k], size)
-                if family == 0:  # Gaussian: the Gram of [design, y]
-                    add_weighted_gram(
-                        block_grams[k], shares, features, n_params + 1, size, scaled
-                    )
-                    continue
-                tile_irls(family, shares, eta[k], transformed[k], target, size, right)
-                add_weighted_gram(
-                    block_grams[k], shares, features, n_params, size, scaled
-                )
-                base = n_params * (n_params + 1) // 2
-                for j in range(n_params):
-                    block_grams[k, base + j] += dot(right, features[j], size)
+            # The experts' sums and normal equations, the gate's curvature
+            # blocks: each entry is a dot product along the tile (``dot``).
+            _expert_sums(
+                family, weight, resp, fit, eta, transformed, target, features,
+                size, block_grams, block_expert, shares, right, scaled,
+            )  # fmt: skip
             for pair in range(n_pairs):
                 k, j = pairs[pair, 0], pairs[pair, 1]
                 delta = 1.0 if k == j else 0.0
@@ -432,6 +454,14 @@ def _em_pass(
         curvature[block] = block_curvature
         grams[block] = block_grams
     return scalars, expert_sums, gradient, curvature, grams
+
+
+def _log_target(family, y, log_target):
+    """``log y`` for Gamma experts (as given, or computed); ``y`` otherwise
+    (not read)."""
+    if family != "gamma":
+        return y
+    return np.log(y) if log_target is None else log_target
 
 
 def em_pass(
@@ -457,7 +487,7 @@ def em_pass(
         shared,
         design,
         y,
-        y if log_target is None else log_target,
+        _log_target(family, y, log_target),
         sample_weight,
         gate_coef,
         expert_coef,
@@ -518,14 +548,8 @@ def _gaussian_responsibilities(design, y, gate_coef, expert_coef, terms, out, n_
                 for t in range(size):
                     log_gate[k, t] -= largest[t]
             tile_expert_fit(0, means, target, target, size, fit, means)
-            tile_log_joint(log_gate, fit, terms, size, resp)
-            tile_log_sum_exp(resp, size, resp, largest, total)
-            for k in range(n_experts):
-                for t in range(size):
-                    resp[k, t] /= total[t]
-            for t in range(size):
-                for k in range(n_experts):
-                    out[start + t, k] = resp[k, t]
+            tile_e_step(log_gate, fit, terms, size, resp, largest, total)
+            store_tile(resp, start, size, out)
 
 
 def gaussian_responsibilities(design, y, gate_coef, expert_coef, variance, out):

@@ -225,18 +225,13 @@ def tile_expert_fit(family, eta, target, log_target, size, fit, transformed):
 
 @numba.njit(**JIT, fastmath={"contract"}, inline="always")
 def tile_irls(family, shares, eta, transformed, target, size, right):
-    """One expert's IRLS sums over a tile (log links; ``_xp._irls_sums``):
-    ``shares`` (``w R``) become the working weights, ``right`` the
-    right-hand side terms."""
-    if family == 1:
-        for t in range(size):
-            right[t] = shares[t] * (
-                transformed[t] * eta[t] + target[t] - transformed[t]
-            )
-            shares[t] *= transformed[t]
-    else:
-        for t in range(size):
-            right[t] = shares[t] * (eta[t] + transformed[t] - 1.0)
+    """One expert's Newton (IRLS) sums over a tile (log links;
+    ``_xp._irls_sums``): ``shares`` (``w R``) become the working weights
+    ``w R transformed``, ``right`` the right-hand side terms."""
+    for t in range(size):
+        slope = target[t] - transformed[t] if family == 1 else transformed[t] - 1.0
+        right[t] = shares[t] * (transformed[t] * eta[t] + slope)
+        shares[t] *= transformed[t]
 
 
 @numba.njit(**JIT, fastmath={"contract"}, inline="always")
@@ -247,6 +242,26 @@ def tile_log_joint(log_gate, fit, terms, size, out):
         constant, multiplier = terms[0, k], terms[1, k]
         for t in range(size):
             out[k, t] = log_gate[k, t] + constant + multiplier * fit[k, t]
+
+
+@numba.njit(**JIT, fastmath={"contract"}, inline="always")
+def tile_e_step(log_gate, fit, terms, size, resp, largest, total):
+    """The E-step over a tile: ``resp`` gets the responsibilities,
+    ``largest`` each row's log-likelihood (``tile_log_joint``, then
+    ``tile_log_sum_exp``; ``total`` is scratch)."""
+    tile_log_joint(log_gate, fit, terms, size, resp)
+    tile_log_sum_exp(resp, size, resp, largest, total)
+    for k in range(resp.shape[0]):
+        for t in range(size):
+            resp[k, t] /= total[t]
+
+
+@numba.njit(**JIT, inline="always")
+def store_tile(tile, start, size, rows):
+    """``rows[start + t, k] = tile[k, t]``: the inverse of ``load_tile``."""
+    for t in range(size):
+        for k in range(tile.shape[0]):
+            rows[start + t, k] = tile[k, t]
 
 
 @numba.njit(**JIT, inline="always")

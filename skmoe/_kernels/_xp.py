@@ -160,16 +160,21 @@ def multinomial_gradient_curvature(design, coef, target_proba, row_weight, pairs
 
 # -- one fused pass per EM iteration (linear or log-link experts, softmax gate)
 #
-# Kept apart from the kernels above: the fused engine of ``skmoe._engines``
+# Kept apart from the kernels above: the fused engine of ``skmoe._fused``
 # gathers everything one iteration needs in a single pass over the data.
 
 #: The expert families the fused pass knows, by code: Gaussian experts with
 #: the identity link, Poisson and Gamma experts with the log link.
 PASS_FAMILIES = {"gaussian": 0, "poisson": 1, "gamma": 2}
 
-#: Linear predictors of log-link experts are clipped here: means from 1e-300
-#: (the families' ``MEAN_FLOOR``) to exp(700), finite whatever the step.
-ETA_MIN = math.log(1e-300)
+#: The smallest mean of a log-link expert the families use (a mean of 0
+#: would give counts above 0 no likelihood at all).
+MEAN_FLOOR = 1e-300
+
+#: Linear predictors of log-link experts are clipped here (in the fused
+#: pass and in ``_glm``): means from ``MEAN_FLOOR`` to exp(700), finite
+#: whatever the step.
+ETA_MIN = math.log(MEAN_FLOOR)
 ETA_MAX = 700.0
 
 
@@ -211,22 +216,30 @@ def _expert_fit(family, eta, y, log_target):
 
 def _irls_sums(family, design, y, weights, eta, transformed):
     """The experts' normal equations: least squares for Gaussian experts,
-    one IRLS (Newton) step for log-link ones, (K, p, p) and (p, K).
+    one Newton (IRLS) step for log-link ones, (K, p, p) and (p, K).
 
-    Working weights ``w R mu`` and ``w R (mu eta + y - mu)`` on the right
-    for Poisson; ``w R`` and ``w R (eta + y / mu - 1)`` for Gamma.
+    The fit terms are concave in ``eta``; their negated second derivatives
+    are the working weights: ``w R mu`` for Poisson and ``w R y / mu`` for
+    Gamma (the observed information, which converges in a few steps where
+    Fisher scoring's ``w R`` crawls), and the right-hand sides are ``working
+    * eta`` plus the first derivatives, ``w R (y - mu)`` and ``w R (y / mu -
+    1)``.
     """
     if family == "gaussian":
-        working, right = weights, weights * y[:, None]
-    elif family == "poisson":
-        working = weights * transformed
+        return _stacked_grams(design, weights), design.T @ (weights * y[:, None])
+    working = weights * transformed
+    if family == "poisson":
         right = working * eta + weights * (y[:, None] - transformed)
     else:
-        working, right = weights, weights * (eta + transformed - 1.0)
-    grams = np.stack(
-        [design.T @ (design * working[:, k : k + 1]) for k in range(weights.shape[1])]
+        right = working * eta + weights * (transformed - 1.0)
+    return _stacked_grams(design, working), design.T @ right
+
+
+def _stacked_grams(design, working):
+    """``design^T diag(working[:, k]) design`` for each column, (K, p, p)."""
+    return np.stack(
+        [design.T @ (design * working[:, k : k + 1]) for k in range(working.shape[1])]
     )
-    return grams, design.T @ right
 
 
 class PassStatistics(NamedTuple):
@@ -262,11 +275,13 @@ class PassStatistics(NamedTuple):
     totals : ndarray of shape (K,)
         ``sum_i w_i R_ik``.
     expert_value : ndarray of shape (K,)
-        ``sum_i w_i R_ik fit_ik``.
+        ``sum_i w_i R_ik fit_ik`` (log links; 0 for Gaussian experts, whose
+        M-step is exact).
     previous_expert_value : ndarray of shape (K,)
         ``sum_i w_i R^prev_ik fit_ik``: the experts' objectives at their new
         weights on the responsibilities their steps were computed from
-        (0 when the pass made no E-step).
+        (log links; 0 for Gaussian experts, and when the pass made no
+        E-step).
     """
 
     log_likelihood: float
@@ -329,21 +344,27 @@ def em_pass(
         The experts' family (``PASS_FAMILIES``): identity link for
         Gaussian experts, log link for the others.
     log_target : ndarray of shape (n,), default=None
-        ``log y``, read for Gamma experts only.
+        ``log y``, read for Gamma experts only (None: computed).
 
     Returns
     -------
     statistics : PassStatistics
     """
     gate_design = design if gate_design is None else gate_design
+    if family == "gamma" and log_target is None:
+        log_target = np.log(y)
     log_gate = linear_log_softmax(gate_design, gate_coef)
-    fit, eta, transformed = _expert_fit(family, design @ expert_coef, y, log_target)
+    with np.errstate(over="ignore"):  # a trial step: clipped, then tested
+        eta = design @ expert_coef
+    fit, eta, transformed = _expert_fit(family, eta, y, log_target)
+    exact = family == "gaussian"  # no objectives: the M-step is exact
     previous_gate_value = log_likelihood = 0.0
     previous_expert_value = np.zeros(expert_coef.shape[1])
     responsibilities = previous
     if out is not None:
         previous_gate_value = float(sample_weight @ np.sum(previous * log_gate, axis=1))
-        previous_expert_value = sample_weight @ (previous * fit)
+        if not exact:
+            previous_expert_value = sample_weight @ (previous * fit)
         constant, multiplier = expert_terms(family, variance)
         joint = log_gate + constant + multiplier * fit
         per_sample = logsumexp(joint)
@@ -360,7 +381,7 @@ def em_pass(
         curvature[pair] = gate_design.T @ (gate_design * factor[:, None])
     weights = responsibilities * sample_weight[:, None]
     grams, moments = _irls_sums(family, design, y, weights, eta, transformed)
-    squares = y**2 @ weights if family == "gaussian" else np.zeros(weights.shape[1])
+    zeros = np.zeros(weights.shape[1])
     return PassStatistics(
         log_likelihood,
         previous_gate_value,
@@ -369,9 +390,9 @@ def em_pass(
         curvature,
         grams,
         moments,
-        squares,
+        y**2 @ weights if exact else zeros,
         weights.sum(axis=0),
-        np.sum(weights * fit, axis=0),
+        zeros if exact else np.sum(weights * fit, axis=0),
         previous_expert_value,
     )
 
