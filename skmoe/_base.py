@@ -33,15 +33,17 @@ from ._backend import (
 from ._dask import is_dask_collection
 from ._dask_estimator import DaskMixin
 from ._em import fit_em
-from ._engines import FusedEngine, GeneralEngine, weighted_scaling
+from ._engines import GeneralEngine, weighted_scaling
 from ._experts import batched_kind, make_experts
 from ._features import resolve_columns, take_columns
+from ._fused import FUSED_GLM_POWERS, FusedEngine
 from ._gate import SoftmaxGate, make_gate
 from ._init import (
     check_initial_responsibilities,
     initial_responsibilities,
     spline_mixture_start,
 )
+from ._losses import glm_power
 from ._online import step_size, stepwise_em_step
 from ._prediction import PredictionMixin
 
@@ -315,12 +317,15 @@ class BaseMixtureOfExperts(
 
     def _engine(self, data, experts, gate, family, dispersion=None):
         """The engine of a run: fused where it applies, else the general one."""
+        linear = (self._batched == "regression" and family.name == "gaussian") or (
+            self._batched == "glm"
+            and glm_power(self.estimator_) == FUSED_GLM_POWERS.get(family.name)
+        )
         if (
-            self._batched == "regression"
+            linear
             and self._backend != ARRAY_API  # numpy and numba only
             and isinstance(gate, SoftmaxGate)
             and self.routing == "soft"
-            and family.name == "gaussian"
         ):
             return FusedEngine(
                 data,

@@ -1,6 +1,6 @@
 """Exact EM on Dask arrays: the fused pass over chunks, on the workers.
 
-:class:`DaskEngine` is the fused engine (``skmoe._engines.FusedEngine``)
+:class:`DaskEngine` is the fused engine (``skmoe._fused.FusedEngine``)
 with another way to run a pass: the fused kernel ``em_pass`` maps over the
 row chunks of the data where they live, each chunk returns its sums
 (``PassStatistics``, a few kilobytes), and the sums are added in a tree on
@@ -22,8 +22,9 @@ from typing import NamedTuple
 import numpy as np
 
 from ._backend import get_kernels, kernel_threads
-from ._engines import FusedEngine, standardised_design
+from ._engines import standardised_design
 from ._experts import linear_expert_weights
+from ._fused import FusedEngine
 from ._kernels import _xp
 from ._responsibilities import keep_columns
 from ._solvers import draw_curvature_sample, rescaled_sample

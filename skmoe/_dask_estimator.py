@@ -32,8 +32,9 @@ from ._dask import (
 )
 from ._dask_input import as_dask_matrix, as_dask_vector, initial_chunks
 from ._em import EMReport, fit_em, run_em
-from ._engines import FusedEngine, make_training_data
+from ._engines import make_training_data
 from ._experts import batched_kind, make_experts
+from ._fused import FusedEngine
 from ._gate import make_gate
 from ._init import initial_responsibilities
 from ._losses import likelihood_of

@@ -134,7 +134,8 @@ def test_dask_engine_equals_the_fused_engine_with_sampled_curvature(client):
         gate.newton_budget = 500 * (3 * design.shape[1]) ** 2
         return make_experts(LinearRegression(), 3, np.random.RandomState(0)), gate
 
-    from skmoe._engines import FusedEngine, make_training_data
+    from skmoe._engines import make_training_data
+    from skmoe._fused import FusedEngine
 
     memory = FusedEngine(
         make_training_data(X, y, np.ones(len(y)), mean, scale),

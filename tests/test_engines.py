@@ -2,17 +2,19 @@
 
 import numpy as np
 import pytest
-from sklearn.linear_model import LinearRegression
+from sklearn.linear_model import GammaRegressor, LinearRegression, PoissonRegressor
 
 from skmoe._em import EMReport, run_em
-from skmoe._engines import FusedEngine, GeneralEngine, make_training_data
+from skmoe._engines import GeneralEngine, make_training_data
 from skmoe._experts import RegressionExperts, make_experts
-from skmoe._families import GaussianFamily
+from skmoe._families import GammaFamily, GaussianFamily, PoissonFamily
+from skmoe._fused import FusedEngine
 from skmoe._gate import SoftmaxGate
+from skmoe._glm import GLMExperts
 from skmoe._init import initial_responsibilities
 from skmoe._kernels import _numba, _xp
 from skmoe._solvers import draw_curvature_sample
-from skmoe.datasets import make_moe_regression
+from skmoe.datasets import load_nodata, load_patent, make_moe_regression
 
 
 def _setup(newton_budget, n_experts=3, seed=0):
@@ -166,3 +168,73 @@ def test_curvature_sample_rescales_the_weights():
     full_rows, full_weight = draw_curvature_sample(design, weight, 5000, seed=0)
     np.testing.assert_array_equal(full_rows, design)
     np.testing.assert_allclose(full_weight, weight)
+
+
+def _glm_setup(family_name, seed=0):
+    """Patent counts (Poisson) or NOdata concentrations (Gamma), K = 2."""
+    if family_name == "poisson":
+        data = load_patent(as_frame=True)
+        X, y = data.data[["lgRD", "RDS"]].to_numpy(), data.target.to_numpy(float)
+        expert, family = PoissonRegressor(alpha=0.0), PoissonFamily()
+    else:
+        data = load_nodata(as_frame=True)
+        X, y = data.data.to_numpy(), data.target.to_numpy(float)
+        expert, family = GammaRegressor(alpha=0.0), GammaFamily()
+    mean, scale = X.mean(axis=0), X.std(axis=0)
+    training = make_training_data(X, y, np.ones(len(y)), mean, scale)
+    start = np.random.RandomState(seed).dirichlet(np.ones(2), size=len(y))
+
+    def parts():
+        experts = make_experts(expert, 2, np.random.RandomState(0))
+        gate = SoftmaxGate(2, mean, scale, C=np.inf, raw_units=True)
+        return experts, gate
+
+    return training, start, parts, family, (mean, scale)
+
+
+@pytest.mark.parametrize("kernels", [_xp, _numba])
+@pytest.mark.parametrize("family_name", ["poisson", "gamma"])
+def test_fused_glm_engine_reaches_the_general_engines_optimum(family_name, kernels):
+    # Log-link experts in one pass per iteration (an IRLS step, tested in
+    # the next pass): a likelihood that never falls, to the optimum the
+    # general engine (GLM experts fitted by fit_glm, then the gate) reaches.
+    data, start, parts, family, (mean, scale) = _glm_setup(family_name)
+    experts, gate = parts()
+    fused = FusedEngine(data, experts, gate, family, mean, scale, kernels=kernels)
+    run = _run(fused, start, 400)
+    path = np.asarray(run.path)
+    assert np.all(np.diff(path) >= -1e-10 * np.abs(path[1:]))
+    assert path[-1] > path[0] + 1.0
+    experts, gate = parts()
+    general = GeneralEngine(
+        data,
+        experts,
+        gate,
+        GLMExperts("glm", mean, scale),
+        family,
+        kernels=kernels,
+    )
+    reference = _run(general, start, 400)
+    assert run.log_likelihood == pytest.approx(reference.log_likelihood, rel=1e-9)
+    ours, theirs = fused.parameters(), general.parameters()
+    for expert, other in zip(ours.experts, theirs.experts):
+        assert type(expert) is type(other)
+        np.testing.assert_allclose(expert.coef_, other.coef_, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(
+            expert.predict(data.X), other.predict(data.X), rtol=1e-4
+        )
+    if family_name == "gamma":
+        np.testing.assert_allclose(ours.dispersion, theirs.dispersion, rtol=1e-4)
+    else:
+        assert ours.dispersion is None
+    # The fitted parameters give the reported log-likelihood.
+    check = GeneralEngine(
+        data,
+        ours.experts,
+        ours.gate,
+        GLMExperts("glm", mean, scale),
+        family,
+        kernels=_xp,
+        dispersion=ours.dispersion,
+    )
+    assert check.resume() == pytest.approx(run.log_likelihood, rel=1e-10)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scipy.special import gammaln
 
 from skmoe._kernels import _numba, _tiles, _xp
 
@@ -155,17 +156,24 @@ def test_em_pass(arrays, update):
     np.testing.assert_allclose(expected[8], weights.sum(axis=0), rtol=1e-12)
 
 
-def test_exp_nonpositive():
+def test_fast_exp():
     # The vectorisable exp of the fused pass; its twin is np.exp (0 below the
-    # cutoff, where np.exp gives at most 1e-130).
+    # cutoff, where np.exp gives at most 1e-130; exp(709) above 709).
+    rng = np.random.RandomState(0)
     values = np.concatenate(
-        [-np.random.RandomState(0).exponential(20.0, 5000), [0.0, -1e-300, -299.9]]
+        [
+            -rng.exponential(20.0, 5000),
+            rng.uniform(0, 709, 5000),
+            [0.0, -1e-300, -299.9, 708.99],
+        ]
     )
-    got = _tiles.exp_nonpositive_array(values)
+    got = _tiles.fast_exp_array(values)
     np.testing.assert_allclose(got, np.exp(values), rtol=4e-16, atol=0)
     below = np.array([-300.5, -700.0, -1e4, -np.inf])
-    np.testing.assert_array_equal(_tiles.exp_nonpositive_array(below), 0.0)
+    np.testing.assert_array_equal(_tiles.fast_exp_array(below), 0.0)
     assert np.all(np.exp(below) < 1e-130)
+    above = _tiles.fast_exp_array(np.array([709.5, 1e4, np.inf]))
+    np.testing.assert_allclose(above, np.exp(709.0), rtol=4e-16)
 
 
 @pytest.mark.parametrize("n_gate_features", [0, 2])
@@ -252,3 +260,88 @@ def test_gaussian_responsibilities(arrays):
     np.testing.assert_allclose(numpy_out, numpy_pass, rtol=1e-12, atol=1e-300)
     np.testing.assert_array_equal(numba_out, numba_pass)
     np.testing.assert_allclose(numba_out.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("family", ["poisson", "gamma"])
+@pytest.mark.parametrize("update", [False, True])
+def test_em_pass_log_link(arrays, family, update):
+    # Poisson and Gamma experts: the twins agree, the E-step is the
+    # families' own densities, and the sums are one IRLS step's.
+    from skmoe._families import GammaFamily, PoissonFamily
+
+    design, coef, responsibilities, sample_weight, _ = arrays
+    n_samples, n_experts = responsibilities.shape
+    rng = np.random.RandomState(2)
+    expert_coef = 0.3 * coef[:, ::-1]
+    expert_coef[-1] += 1.0
+    if family == "poisson":
+        y = rng.poisson(3.0, n_samples).astype(float)
+        model = PoissonFamily()
+    else:
+        y = rng.gamma(2.0, 1.5, n_samples)
+        model = GammaFamily()
+    dispersion = np.linspace(0.3, 1.2, n_experts)
+    every = [(k, j) for k in range(n_experts) for j in range(k + 1)]
+    pairs = np.array(every, dtype=np.int64).reshape(-1, 2)
+    results = {}
+    for name, kernels in [("numpy", _xp), ("numba", _numba)]:
+        out = np.full_like(responsibilities, np.nan) if update else None
+        stats = kernels.em_pass(
+            design,
+            y,
+            sample_weight,
+            coef,
+            expert_coef,
+            dispersion,
+            responsibilities,
+            out,
+            pairs,
+            family=family,
+            log_target=np.log(y) if family == "gamma" else None,
+        )
+        results[name] = (out, stats)
+    (out_xp, expected), (out_nb, got) = results["numpy"], results["numba"]
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+    mean = np.exp(design @ expert_coef)
+    log_density = model.log_density(y, mean, dispersion)
+    # The terms of the targets alone, left out of the pass.
+    alone = -gammaln(y + 1) if family == "poisson" else -np.log(y)
+    constant, multiplier = _xp.expert_terms(family, dispersion)
+    fit = (log_density - alone[:, None] - constant) / multiplier
+    current = responsibilities
+    if update:
+        np.testing.assert_allclose(out_nb, out_xp, rtol=1e-10, atol=1e-14)
+        log_gate = _xp.linear_log_softmax(design, coef)
+        reference = _xp.e_step(log_gate, log_density, sample_weight)
+        np.testing.assert_allclose(out_xp, reference[0], rtol=1e-10, atol=1e-300)
+        assert expected.log_likelihood + sample_weight @ alone == pytest.approx(
+            reference[2], rel=1e-12
+        )
+        np.testing.assert_allclose(
+            expected.previous_expert_value,
+            sample_weight @ (responsibilities * fit),
+            rtol=1e-10,
+        )
+        current = out_xp
+    weights = current * sample_weight[:, None]
+    np.testing.assert_allclose(expected.totals, weights.sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(
+        expected.expert_value, np.sum(weights * fit, axis=0), rtol=1e-10
+    )
+    # One IRLS step of each expert's weighted GLM: grams @ (new - coef) is
+    # the gradient of sum_i w R_ik fit_ik at expert_coef, the grams its
+    # negated Hessian (Poisson) or expected Hessian (Gamma: Fisher scoring).
+    if family == "poisson":
+        working, residual = weights * mean, weights * (y[:, None] - mean)
+    else:
+        working, residual = weights, weights * (y[:, None] / mean - 1)
+    for k in range(n_experts):
+        grams = design.T @ (design * working[:, k : k + 1])
+        np.testing.assert_allclose(expected.grams[k], grams, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(
+            expected.moments[:, k],
+            grams @ expert_coef[:, k] + design.T @ residual[:, k],
+            rtol=1e-10,
+            atol=1e-10,
+        )

@@ -24,11 +24,13 @@ from ._tiles import (
     dot,
     load_tile,
     sum_in_order,
+    tile_expert_fit,
+    tile_irls,
     tile_log_joint,
     tile_log_sum_exp,
     tile_product,
 )
-from ._xp import LOG_2PI, PassStatistics
+from ._xp import PASS_FAMILIES, PassStatistics, expert_terms
 
 # Rows per block of the parallel reductions.
 _BLOCK = 1024
@@ -297,10 +299,12 @@ def _em_pass(
     shared,
     design,
     y,
+    log_target,
     sample_weight,
     gate_coef,
     expert_coef,
-    variance,
+    terms,
+    family,
     previous,
     out,
     update,
@@ -314,30 +318,31 @@ def _em_pass(
     n_packed = n_gate * (n_gate + 1) // 2
     n_augmented = (n_params + 1) * (n_params + 2) // 2
     scalars = np.zeros((n_blocks, 3))
+    expert_sums = np.zeros((n_blocks, 3, n_experts))
     gradient = np.zeros((n_blocks, n_gate, n_experts))
     curvature = np.zeros((n_blocks, n_pairs, n_packed))
     grams = np.zeros((n_blocks, n_experts, n_augmented))
-    log_norm = np.empty(n_experts)
-    half_precision = np.empty(n_experts)
-    for k in range(n_experts):
-        log_norm[k] = -0.5 * (LOG_2PI + math.log(variance[k]))
-        half_precision[k] = 0.5 / variance[k]
     for block in prange(n_blocks):
         # Tile buffers: one column per row of the tile.
         features = np.empty((n_params + 1, TILE))
         gate_features = features if shared else np.empty((n_gate, TILE))
         weight = np.empty(TILE)
         target = np.empty(TILE)
+        log_y = np.empty(TILE)
         log_gate = np.empty((n_experts, TILE))
-        means = np.empty((n_experts, TILE))
+        eta = np.empty((n_experts, TILE))
+        fit = np.empty((n_experts, TILE))
+        transformed = np.empty((n_experts, TILE))
         proba = np.empty((n_experts, TILE))
         resp = np.empty((n_experts, TILE))
         largest = np.empty(TILE)
         total = np.empty(TILE)
         # Partial sums, one per position in the tile.
         sums = np.zeros((3, TILE))
+        block_expert = np.zeros((3, n_experts))
         block_gradient = np.zeros((n_experts, n_gate))
         shares = np.empty(TILE)
+        right = np.empty(TILE)
         scaled = np.empty(TILE)
         block_curvature = np.zeros((n_pairs, n_packed))
         block_grams = np.zeros((n_experts, n_augmented))
@@ -347,12 +352,14 @@ def _em_pass(
             for t in range(size):
                 weight[t] = sample_weight[start + t]
                 target[t] = y[start + t]
+                log_y[t] = log_target[start + t]
                 features[n_params, t] = target[t]  # the Gram of [design, y]
             load_tile(design, start, size, features)
             if not shared:
                 load_tile(gate_design, start, size, gate_features)
             tile_product(gate_features, gate_coef, size, log_gate)
-            tile_product(features, expert_coef, size, means)
+            tile_product(features, expert_coef, size, eta)
+            tile_expert_fit(family, eta, target, log_y, size, fit, transformed)
             # Log softmax of the gate, and its probabilities.
             tile_log_sum_exp(log_gate, size, proba, largest, total)
             for k in range(n_experts):
@@ -360,16 +367,16 @@ def _em_pass(
                     log_gate[k, t] -= largest[t]
                     proba[k, t] /= total[t]
             if update:
-                # The gate's objective on the previous responsibilities.
+                # The gate's and the experts' objectives on the previous
+                # responsibilities.
                 for k in range(n_experts):
                     for t in range(size):
-                        sums[1, t] += (
-                            weight[t] * previous[start + t, k] * log_gate[k, t]
-                        )
+                        share = weight[t] * previous[start + t, k]
+                        sums[1, t] += share * log_gate[k, t]
+                        shares[t] = share
+                    block_expert[2, k] += dot(shares, fit[k], size)
                 # E-step.
-                tile_log_joint(
-                    log_gate, means, target, log_norm, half_precision, size, resp
-                )
+                tile_log_joint(log_gate, fit, terms, size, resp)
                 tile_log_sum_exp(resp, size, resp, largest, total)
                 for t in range(size):
                     sums[0, t] += weight[t] * largest[t]
@@ -387,17 +394,29 @@ def _em_pass(
             for k in range(n_experts):
                 for t in range(size):
                     sums[2, t] += weight[t] * resp[k, t] * log_gate[k, t]
-                    means[k, t] = weight[t] * (resp[k, t] - proba[k, t])
+                    scaled[t] = weight[t] * (resp[k, t] - proba[k, t])
                 for j in range(n_gate):
-                    block_gradient[k, j] += dot(means[k], gate_features[j], size)
-            # Weighted Gram matrices of [design, y] and gate curvature blocks:
+                    block_gradient[k, j] += dot(scaled, gate_features[j], size)
+            # The experts' sums, normal equations and gate curvature blocks:
             # each entry is a dot product along the tile (``dot``).
             for k in range(n_experts):
                 for t in range(size):
                     shares[t] = weight[t] * resp[k, t]
+                for t in range(size):
+                    block_expert[0, k] += shares[t]
+                block_expert[1, k] += dot(shares, fit[k], size)
+                if family == 0:  # Gaussian: the Gram of [design, y]
+                    add_weighted_gram(
+                        block_grams[k], shares, features, n_params + 1, size, scaled
+                    )
+                    continue
+                tile_irls(family, shares, eta[k], transformed[k], target, size, right)
                 add_weighted_gram(
-                    block_grams[k], shares, features, n_params + 1, size, scaled
+                    block_grams[k], shares, features, n_params, size, scaled
                 )
+                base = n_params * (n_params + 1) // 2
+                for j in range(n_params):
+                    block_grams[k, base + j] += dot(right, features[j], size)
             for pair in range(n_pairs):
                 k, j = pairs[pair, 0], pairs[pair, 1]
                 delta = 1.0 if k == j else 0.0
@@ -408,10 +427,11 @@ def _em_pass(
                 )
         for index in range(3):
             scalars[block, index] = sum_in_order(sums[index])
+        expert_sums[block] = block_expert
         gradient[block] = block_gradient.T
         curvature[block] = block_curvature
         grams[block] = block_grams
-    return scalars, gradient, curvature, grams
+    return scalars, expert_sums, gradient, curvature, grams
 
 
 def em_pass(
@@ -425,20 +445,24 @@ def em_pass(
     out,
     pairs,
     gate_design=None,
+    family="gaussian",
+    log_target=None,
 ):
     """One fused EM pass, returning ``PassStatistics``; twin of ``_xp.em_pass``."""
     update = out is not None
     shared = gate_design is None or gate_design is design
     gate_design = design if gate_design is None else gate_design
-    scalars, gradient, curvature, grams = _em_pass(
+    scalars, expert_sums, gradient, curvature, grams = _em_pass(
         gate_design,
         shared,
         design,
         y,
+        y if log_target is None else log_target,
         sample_weight,
         gate_coef,
         expert_coef,
-        variance,
+        np.stack(expert_terms(family, variance)),
+        PASS_FAMILIES[family],
         previous,
         out if update else previous[:0],
         update,
@@ -446,8 +470,10 @@ def em_pass(
         max(1, -(-design.shape[0] // PASS_BLOCK)),
     )
     scalars = scalars.sum(axis=0)
+    expert_sums = expert_sums.sum(axis=0)
     n_params = design.shape[1]
     augmented = _unpack(grams.sum(axis=0), n_params + 1)
+    squares = augmented[:, n_params, n_params]
     return PassStatistics(
         float(scalars[0]),
         float(scalars[1]),
@@ -456,29 +482,25 @@ def em_pass(
         _unpack(curvature.sum(axis=0), gate_design.shape[1]),
         augmented[:, :n_params, :n_params],
         augmented[:, n_params, :n_params].T,
-        augmented[:, n_params, n_params],
-        augmented[:, n_params - 1, n_params - 1],
+        squares if family == "gaussian" else np.zeros_like(squares),
+        expert_sums[0],
+        expert_sums[1],
+        expert_sums[2],
     )
 
 
 @numba.njit(**PARALLEL_CONTRACT)
-def _gaussian_responsibilities(
-    design, y, gate_coef, expert_coef, variance, out, n_blocks
-):
+def _gaussian_responsibilities(design, y, gate_coef, expert_coef, terms, out, n_blocks):
     # The E-step of _em_pass, tile by tile in the same operations: the
     # responsibilities are the ones _em_pass writes, to the bit.
     n_samples, n_params = design.shape
     n_experts = gate_coef.shape[1]
-    log_norm = np.empty(n_experts)
-    half_precision = np.empty(n_experts)
-    for k in range(n_experts):
-        log_norm[k] = -0.5 * (LOG_2PI + math.log(variance[k]))
-        half_precision[k] = 0.5 / variance[k]
     for block in prange(n_blocks):
         features = np.empty((n_params, TILE))
         target = np.empty(TILE)
         log_gate = np.empty((n_experts, TILE))
         means = np.empty((n_experts, TILE))
+        fit = np.empty((n_experts, TILE))
         proba = np.empty((n_experts, TILE))
         resp = np.empty((n_experts, TILE))
         largest = np.empty(TILE)
@@ -495,9 +517,8 @@ def _gaussian_responsibilities(
             for k in range(n_experts):
                 for t in range(size):
                     log_gate[k, t] -= largest[t]
-            tile_log_joint(
-                log_gate, means, target, log_norm, half_precision, size, resp
-            )
+            tile_expert_fit(0, means, target, target, size, fit, means)
+            tile_log_joint(log_gate, fit, terms, size, resp)
             tile_log_sum_exp(resp, size, resp, largest, total)
             for k in range(n_experts):
                 for t in range(size):
@@ -515,7 +536,7 @@ def gaussian_responsibilities(design, y, gate_coef, expert_coef, variance, out):
         y,
         gate_coef,
         expert_coef,
-        variance,
+        np.stack(expert_terms("gaussian", variance)),
         out,
         max(1, -(-design.shape[0] // PASS_BLOCK)),
     )

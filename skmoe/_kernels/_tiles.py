@@ -19,6 +19,8 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic
 
+from ._xp import ETA_MAX, ETA_MIN
+
 #: The numba flags of every kernel, defined once: compiled once per machine
 #: (``cache``), without the GIL; parallel kernels run ``prange`` over blocks.
 JIT = {"cache": True, "nogil": True}
@@ -62,15 +64,17 @@ _INV_LN2 = 1.44269504088896338700e00
 # order one, and products of them would be subnormal numbers, whose
 # arithmetic is some hundred times slower.
 _EXP_CUTOFF = -300.0
+# Above this, exp is exp(709) (below the largest float, 1.8e308).
+_EXP_TOP = 709.0
 
 
 @numba.njit(**JIT, fastmath={"contract"}, inline="always")
-def exp_nonpositive(x):
-    """``exp(x)`` for ``x <= 0`` (0 below ``_EXP_CUTOFF``) to a few ulp, in
-    code the compiler vectorises, unlike calls to the libm ``exp``: ``2**k *
-    exp(r)``, ``|r| <= log(2) / 2``, ``exp(r)`` by its Taylor polynomial of
-    degree 13 (truncation below 2e-16 relative)."""
-    clipped = max(x, _EXP_CUTOFF)
+def fast_exp(x):
+    """``exp(x)`` (0 below ``_EXP_CUTOFF``, ``exp(709)`` above ``_EXP_TOP``)
+    to a few ulp, in code the compiler vectorises, unlike calls to the libm
+    ``exp``: ``2**k * exp(r)``, ``|r| <= log(2) / 2``, ``exp(r)`` by its
+    Taylor polynomial of degree 13 (truncation below 2e-16 relative)."""
+    clipped = min(max(x, _EXP_CUTOFF), _EXP_TOP)
     k = math.floor(clipped * _INV_LN2 + 0.5)
     r = (clipped - k * _LN2_HIGH) - k * _LN2_LOW
     p = 1.0 / 6227020800.0
@@ -94,11 +98,11 @@ def exp_nonpositive(x):
 
 
 @numba.njit(**JIT)
-def exp_nonpositive_array(values):
-    """``exp_nonpositive`` of each element (for the tests)."""
+def fast_exp_array(values):
+    """``fast_exp`` of each element (for the tests)."""
     out = np.empty_like(values)
     for i in range(values.shape[0]):
-        out[i] = exp_nonpositive(values[i])
+        out[i] = fast_exp(values[i])
     return out
 
 
@@ -171,7 +175,7 @@ def tile_log_sum_exp(values, size, exps, largest, total):
             largest[t] = 0.0
     for k in range(values.shape[0]):
         for t in range(size):
-            exps[k, t] = exp_nonpositive(values[k, t] - largest[t])
+            exps[k, t] = fast_exp(values[k, t] - largest[t])
             total[t] += exps[k, t]
     for t in range(size):
         largest[t] += math.log(total[t])
@@ -192,14 +196,57 @@ def tile_product(features, coef, size, out):
 
 
 @numba.njit(**JIT, fastmath={"contract"}, inline="always")
-def tile_log_joint(log_gate, means, target, log_norm, half_precision, size, out):
-    """``log g_k + log Normal(y; mean_k, variance_k)`` over a tile, into ``out``."""
-    for k in range(log_gate.shape[0]):
+def tile_expert_fit(family, eta, target, log_target, size, fit, transformed):
+    """The experts' fit terms over a tile (``_xp.expert_terms``), into ``fit``.
+
+    ``family`` is a code of ``_xp.PASS_FAMILIES``. For the log links the
+    linear predictors ``eta`` are clipped in place (``_xp.ETA_MIN``,
+    ``ETA_MAX``) and ``transformed`` gets ``exp(eta)`` (Poisson) or ``y
+    exp(-eta)`` (Gamma); ``log_target`` is read for Gamma only.
+    """
+    for k in range(eta.shape[0]):
+        if family == 0:
+            for t in range(size):
+                residual = target[t] - eta[k, t]
+                fit[k, t] = -0.5 * residual * residual
+        elif family == 1:
+            for t in range(size):
+                value = min(max(eta[k, t], ETA_MIN), ETA_MAX)
+                eta[k, t] = value
+                transformed[k, t] = fast_exp(value)
+                fit[k, t] = target[t] * value - transformed[k, t]
+        else:
+            for t in range(size):
+                value = min(max(eta[k, t], ETA_MIN), ETA_MAX)
+                eta[k, t] = value
+                transformed[k, t] = target[t] * fast_exp(-value)
+                fit[k, t] = log_target[t] - value - transformed[k, t]
+
+
+@numba.njit(**JIT, fastmath={"contract"}, inline="always")
+def tile_irls(family, shares, eta, transformed, target, size, right):
+    """One expert's IRLS sums over a tile (log links; ``_xp._irls_sums``):
+    ``shares`` (``w R``) become the working weights, ``right`` the
+    right-hand side terms."""
+    if family == 1:
         for t in range(size):
-            residual = target[t] - means[k, t]
-            out[k, t] = (
-                log_gate[k, t] + log_norm[k] - half_precision[k] * residual * residual
+            right[t] = shares[t] * (
+                transformed[t] * eta[t] + target[t] - transformed[t]
             )
+            shares[t] *= transformed[t]
+    else:
+        for t in range(size):
+            right[t] = shares[t] * (eta[t] + transformed[t] - 1.0)
+
+
+@numba.njit(**JIT, fastmath={"contract"}, inline="always")
+def tile_log_joint(log_gate, fit, terms, size, out):
+    """``log g_k + constant_k + multiplier_k * fit_k`` over a tile, into
+    ``out`` (``terms``: the rows of ``_xp.expert_terms``)."""
+    for k in range(log_gate.shape[0]):
+        constant, multiplier = terms[0, k], terms[1, k]
+        for t in range(size):
+            out[k, t] = log_gate[k, t] + constant + multiplier * fit[k, t]
 
 
 @numba.njit(**JIT, inline="always")

@@ -20,6 +20,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
+from scipy import special
 
 from .._array_utils import device, namespace, to_device
 
@@ -157,22 +158,89 @@ def multinomial_gradient_curvature(design, coef, target_proba, row_weight, pairs
     return value, gradient, xp.stack(blocks)
 
 
-# -- one fused pass per EM iteration (linear Gaussian experts, softmax gate) ---
+# -- one fused pass per EM iteration (linear or log-link experts, softmax gate)
 #
 # Kept apart from the kernels above: the fused engine of ``skmoe._engines``
 # gathers everything one iteration needs in a single pass over the data.
+
+#: The expert families the fused pass knows, by code: Gaussian experts with
+#: the identity link, Poisson and Gamma experts with the log link.
+PASS_FAMILIES = {"gaussian": 0, "poisson": 1, "gamma": 2}
+
+#: Linear predictors of log-link experts are clipped here: means from 1e-300
+#: (the families' ``MEAN_FLOOR``) to exp(700), finite whatever the step.
+ETA_MIN = math.log(1e-300)
+ETA_MAX = 700.0
+
+
+def expert_terms(family, dispersion):
+    """Each expert's log-density as ``constant_k + multiplier_k * fit_ik``
+    plus a term of the target alone (left out of the pass).
+
+    ``fit`` is ``-(y - eta)**2 / 2`` for Gaussian experts (multiplier
+    ``1 / variance``), ``y eta - exp(eta)`` for Poisson (multiplier 1) and
+    ``log y - eta - y exp(-eta)`` for Gamma (multiplier the shape
+    ``1 / dispersion``); the terms left out are ``-log y!`` and ``-log y``.
+
+    Returns
+    -------
+    constant, multiplier : ndarray of shape (K,)
+    """
+    dispersion = np.asarray(dispersion, dtype=np.float64)
+    if family == "gaussian":
+        return -0.5 * (LOG_2PI + np.log(dispersion)), 1.0 / dispersion
+    if family == "poisson":
+        return np.zeros_like(dispersion), np.ones_like(dispersion)
+    shape = 1.0 / dispersion
+    return shape * np.log(shape) - special.gammaln(shape), shape
+
+
+def _expert_fit(family, eta, y, log_target):
+    """``fit`` of :func:`expert_terms`, (n, K), and the linear predictors
+    (clipped for log links) and their transform the IRLS sums read:
+    ``exp(eta)`` (Poisson), ``y exp(-eta)`` (Gamma), None (Gaussian)."""
+    if family == "gaussian":
+        return -0.5 * (y[:, None] - eta) ** 2, eta, None
+    eta = np.clip(eta, ETA_MIN, ETA_MAX)
+    if family == "poisson":
+        mean = np.exp(eta)
+        return y[:, None] * eta - mean, eta, mean
+    ratio = y[:, None] * np.exp(-eta)
+    return log_target[:, None] - eta - ratio, eta, ratio
+
+
+def _irls_sums(family, design, y, weights, eta, transformed):
+    """The experts' normal equations: least squares for Gaussian experts,
+    one IRLS (Newton) step for log-link ones, (K, p, p) and (p, K).
+
+    Working weights ``w R mu`` and ``w R (mu eta + y - mu)`` on the right
+    for Poisson; ``w R`` and ``w R (eta + y / mu - 1)`` for Gamma.
+    """
+    if family == "gaussian":
+        working, right = weights, weights * y[:, None]
+    elif family == "poisson":
+        working = weights * transformed
+        right = working * eta + weights * (y[:, None] - transformed)
+    else:
+        working, right = weights, weights * (eta + transformed - 1.0)
+    grams = np.stack(
+        [design.T @ (design * working[:, k : k + 1]) for k in range(weights.shape[1])]
+    )
+    return grams, design.T @ right
 
 
 class PassStatistics(NamedTuple):
     """The sums of one :func:`em_pass`, returned by both twins.
 
     ``R`` are the responsibilities after the pass (new, or as given), ``w``
-    the sample weights, ``G`` the gate's probabilities at its weights.
+    the sample weights, ``G`` the gate's probabilities at its weights,
+    ``fit`` the experts' fit terms at their weights (``expert_terms``).
 
     Attributes
     ----------
     log_likelihood : float
-        ``sum_i w_i log sum_k g_ik p_ik`` (0.0 when the pass made no E-step).
+        ``sum_i w_i log sum_k g_ik p_ik`` without the terms of the targets
+        alone (``expert_terms``; 0.0 when the pass made no E-step).
     previous_gate_value : float
         ``sum_ik w_i R^prev_ik log g_ik``: the gate's objective at the new
         weights on the responsibilities its step was computed from (0.0 when
@@ -185,13 +253,20 @@ class PassStatistics(NamedTuple):
         ``gate_design^T diag(w g_k (delta_kj - g_j)) gate_design`` for each
         pair.
     grams : ndarray of shape (K, p, p)
-        ``design^T diag(w R_k) design``.
+        ``design^T diag(w R_k) design`` (Gaussian), the IRLS working-weight
+        Gram matrices (log link).
     moments : ndarray of shape (p, K)
-        ``design^T (w R_k y)``.
+        ``design^T (w R_k y)`` (Gaussian), the IRLS right-hand sides.
     target_squares : ndarray of shape (K,)
-        ``sum_i w_i R_ik y_i**2``.
+        ``sum_i w_i R_ik y_i**2`` (Gaussian; 0 for log links).
     totals : ndarray of shape (K,)
         ``sum_i w_i R_ik``.
+    expert_value : ndarray of shape (K,)
+        ``sum_i w_i R_ik fit_ik``.
+    previous_expert_value : ndarray of shape (K,)
+        ``sum_i w_i R^prev_ik fit_ik``: the experts' objectives at their new
+        weights on the responsibilities their steps were computed from
+        (0 when the pass made no E-step).
     """
 
     log_likelihood: float
@@ -203,6 +278,8 @@ class PassStatistics(NamedTuple):
     moments: np.ndarray
     target_squares: np.ndarray
     totals: np.ndarray
+    expert_value: np.ndarray
+    previous_expert_value: np.ndarray
 
 
 def em_pass(
@@ -216,15 +293,18 @@ def em_pass(
     out,
     pairs,
     gate_design=None,
+    family="gaussian",
+    log_target=None,
 ):
-    """One pass of EM for linear Gaussian experts and a softmax gate (numpy).
+    """One pass of EM for linear-predictor experts and a softmax gate (numpy).
 
     With ``out`` given, the E-step at the gate weights ``gate_coef`` and the
     experts ``(expert_coef, variance)``: new responsibilities go to ``out``,
-    and the gate's objective on the ``previous`` responsibilities is
-    measured at the new gate weights (the test of the gate's step). With
-    ``out=None`` the responsibilities are ``previous`` as given (the first
-    M-step). Either way, the pass gathers what the next M-step needs.
+    and the gate's and the experts' objectives on the ``previous``
+    responsibilities are measured at the new weights (the tests of their
+    steps). With ``out=None`` the responsibilities are ``previous`` as given
+    (the first M-step). Either way, the pass gathers what the next M-step
+    needs.
 
     Parameters
     ----------
@@ -235,6 +315,8 @@ def em_pass(
     gate_coef : ndarray of shape (q, K)
     expert_coef : ndarray of shape (p, K)
     variance : ndarray of shape (K,)
+        The experts' dispersions (Gaussian variances, Gamma dispersions;
+        unused for Poisson).
     previous : ndarray of shape (n, K)
     out : ndarray of shape (n, K) or None
     pairs : ndarray of int of shape (m, 2)
@@ -243,6 +325,11 @@ def em_pass(
     gate_design : ndarray of shape (n, q), default=None
         The gate's design, when it sees other columns than the experts
         (``gate_features``); None: ``design``.
+    family : {"gaussian", "poisson", "gamma"}, default="gaussian"
+        The experts' family (``PASS_FAMILIES``): identity link for
+        Gaussian experts, log link for the others.
+    log_target : ndarray of shape (n,), default=None
+        ``log y``, read for Gamma experts only.
 
     Returns
     -------
@@ -250,12 +337,15 @@ def em_pass(
     """
     gate_design = design if gate_design is None else gate_design
     log_gate = linear_log_softmax(gate_design, gate_coef)
+    fit, eta, transformed = _expert_fit(family, design @ expert_coef, y, log_target)
     previous_gate_value = log_likelihood = 0.0
+    previous_expert_value = np.zeros(expert_coef.shape[1])
     responsibilities = previous
     if out is not None:
         previous_gate_value = float(sample_weight @ np.sum(previous * log_gate, axis=1))
-        log_expert = gaussian_log_density(design, expert_coef, y, variance)
-        joint = log_gate + log_expert
+        previous_expert_value = sample_weight @ (previous * fit)
+        constant, multiplier = expert_terms(family, variance)
+        joint = log_gate + constant + multiplier * fit
         per_sample = logsumexp(joint)
         np.exp(joint - per_sample[:, None], out=out)
         responsibilities = out
@@ -268,10 +358,9 @@ def em_pass(
     for pair, (k, j) in enumerate(pairs):
         factor = sample_weight * proba[:, k] * ((k == j) - proba[:, j])
         curvature[pair] = gate_design.T @ (gate_design * factor[:, None])
-    grams, moments = weighted_normal_equations(
-        design, y, responsibilities, sample_weight
-    )
     weights = responsibilities * sample_weight[:, None]
+    grams, moments = _irls_sums(family, design, y, weights, eta, transformed)
+    squares = y**2 @ weights if family == "gaussian" else np.zeros(weights.shape[1])
     return PassStatistics(
         log_likelihood,
         previous_gate_value,
@@ -280,8 +369,10 @@ def em_pass(
         curvature,
         grams,
         moments,
-        y**2 @ weights,
+        squares,
         weights.sum(axis=0),
+        np.sum(weights * fit, axis=0),
+        previous_expert_value,
     )
 
 
@@ -306,3 +397,14 @@ def gaussian_responsibilities(design, y, gate_coef, expert_coef, variance, out):
     )
     np.exp(joint - logsumexp(joint)[:, None], out=out)
     return out
+
+
+def target_terms(family, y):
+    """The terms of the log-density of the targets alone, which
+    :func:`em_pass` leaves out (``expert_terms``), (n,) on the host:
+    0 (Gaussian), ``-log y!`` (Poisson), ``-log y`` (Gamma)."""
+    if family == "poisson":
+        return -special.gammaln(y + 1.0)
+    if family == "gamma":
+        return -np.log(y)
+    return np.zeros_like(y)
