@@ -85,12 +85,9 @@ class MLPGate(BaseEstimator):
     alpha : float, default=1e-4
         L2 penalty on the weights (not the intercepts), on the scale of the
         summed, not averaged, log-likelihood: its effect fades as data grow.
-    max_iter : int, default=20
+    max_iter : int, default=50
         Largest number of L-BFGS iterations per M-step. EM calls the M-step
-        at every iteration from the previous weights, and a generalized
-        M-step need only raise the objective: a short run per M-step costs
-        less than a long one for the same EM result. Raise it when fitting
-        the gate alone (:meth:`fit`).
+        at every iteration from the previous weights, so a few tens suffice.
     tol : float, default=1e-6
         An M-step stops when an L-BFGS iteration raises the objective per
         unit of sample weight by less than ``tol`` (relatively) or its largest
@@ -171,7 +168,7 @@ class MLPGate(BaseEstimator):
         self,
         hidden_layer_sizes=(16,),
         alpha=1e-4,
-        max_iter=20,
+        max_iter=50,
         tol=1e-6,
         activation="relu",
         backend="auto",
