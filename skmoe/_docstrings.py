@@ -68,9 +68,9 @@ Experts that can continue training take partial M-steps (generalized
     quarter first, a twentieth after; a network whose last slice lowered
     its loss by less than its ``tol`` is held. ``HistGradientBoosting*``
     (``early_stopping`` "auto" or False, no categorical features) and
-    ``GradientBoosting*`` (``n_iter_no_change=None``): slices of their
-    ``max_iter`` / ``n_estimators`` trees (a half, then quarters), grown on the new
-    weights; histogram boosting is fitted on features binned once, by
+    ``GradientBoosting*`` (``n_iter_no_change=None``): two slices of their
+    ``max_iter`` / ``n_estimators`` trees (a fifth, then the rest), grown
+    on the new weights; histogram boosting is fitted on features binned once, by
     unweighted quantiles, so that its bins stay put while the
     responsibilities move. An expert whose budget is spent is held, and EM
     goes on with the gate. The experts returned keep the user's parameter

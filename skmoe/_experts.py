@@ -19,7 +19,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import has_fit_parameter
 
 from ._array_utils import device, namespace, to_device, to_host
-from ._flexible import ContinuationState, continue_fit
+from ._flexible import ContinuationState, continue_fit, needs_fit
 from ._kernels import _xp
 from ._losses import glm_power
 from ._solvers import EXPERT_NEWTON_BUDGET, fit_multinomial, solve_psd
@@ -139,7 +139,7 @@ def fit_experts(
     everyone = np.flatnonzero(sample_weight > 0)
     n_classes_seen = len(np.unique(y[everyone])) if classifier else 0
     state = ContinuationState() if state is None else state
-    tasks = []
+    tasks, fitted = [], list(experts)
     for k, expert in enumerate(experts):
         min_rows = min(
             n_samples, max(MIN_EXPERT_ROWS, getattr(expert, "n_neighbors", 0))
@@ -158,12 +158,18 @@ def fit_experts(
             rows = assigned_rows(responsibilities, sample_weight, k, min_rows)
             weights = None
         if how is not None and weights is not None:
+            if not needs_fit(template, how):
+                continue  # held: kept as it is, nothing dispatched
             features = state.features(X, everyone, how)
             fit = (template, how, _fit_one, features, y, rows, weights, everyone)
-            tasks.append(delayed(continue_fit)(*fit))
+            tasks.append((k, delayed(continue_fit)(*fit)))
         else:
-            tasks.append(delayed(_fit_one)(expert, X, y, rows, weights, everyone))
-    return Parallel(n_jobs=n_jobs)(tasks)
+            tasks.append((k, delayed(_fit_one)(expert, X, y, rows, weights, everyone)))
+    if tasks:
+        results = Parallel(n_jobs=n_jobs)(task for _, task in tasks)
+        for (k, _), result in zip(tasks, results):
+            fitted[k] = result
+    return fitted
 
 
 # -- batched linear experts ----------------------------------------------------

@@ -66,10 +66,12 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 #: of a run (from the initial partition), and by each later one.
 NETWORK_SHARES = (0.25, 0.05)
 
-#: The same for boosting (trees). Each continued fit of a boosted model
-#: evaluates all its trees on the training rows before growing new ones, and
-#: the E-step evaluates them again: fewer, larger slices.
-BOOSTING_SHARES = (0.5, 0.25)
+#: The same for boosting (trees): a fifth on the start's responsibilities,
+#: then all the rest at the next M-step. Trees are never unlearnt: those
+#: grown on a rough partition stay in the model, so few are spent on it,
+#: and each continued fit evaluates all trees on the training rows before
+#: growing new ones (and the E-step again): two slices in all.
+BOOSTING_SHARES = (0.2, 1.0)
 
 #: Weight, relative to the largest, of the rows that take part in a fit only
 #: so that every bin of a boosting expert's features is present.
@@ -244,6 +246,19 @@ def bin_features(X, rows, max_bins):
     return BinnedFeatures(values, anchors)
 
 
+def needs_fit(expert, how):
+    """Whether ``expert``'s next M-step does any work (else it is held).
+
+    An unfitted expert is always fitted; a fitted one is held once its
+    budget is spent or it has converged (:func:`has_converged`).
+    """
+    spent = work_done(expert, how)
+    if spent == 0:
+        return True
+    work = slice_size(int(getattr(expert, how.budget)), spent, how.shares)
+    return not (work == 0 or has_converged(expert, how))
+
+
 def continue_fit(expert, how, fit_one, X, y, rows, weights, wider_rows):
     """Continue ``expert``'s training by one slice on the M-step's weights.
 
@@ -265,10 +280,10 @@ def continue_fit(expert, how, fit_one, X, y, rows, weights, wider_rows):
     -------
     expert : fitted estimator
     """
+    if not needs_fit(expert, how):
+        return expert
     spent = work_done(expert, how)
     work = slice_size(int(getattr(expert, how.budget)), spent, how.shares)
-    if spent > 0 and (work == 0 or has_converged(expert, how)):
-        return expert
     user = {name: expert.get_params()[name] for name in (how.budget, *how.working)}
     if isinstance(X, BinnedFeatures):
         weights = np.array(weights)

@@ -1,5 +1,7 @@
 import numpy as np
 import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
 
 from skmoe.datasets import (
     load_mcycle,
@@ -46,3 +48,35 @@ def test_make_moe_classification_labels():
     X, y = make_moe_classification(n_samples=300, n_classes=3, random_state=0)
     assert X.shape == (300, 2)
     assert set(np.unique(y)) == {0, 1, 2}
+
+
+def test_make_moe_classification_expert_degree():
+    X, y, regimes = make_moe_classification(
+        n_samples=4000, expert_sharpness=20.0, return_regimes=True, random_state=0
+    )
+    # Degree 1 is the original draw: the same data as before the parameter.
+    X1, y1 = make_moe_classification(
+        n_samples=4000, expert_sharpness=20.0, expert_degree=1, random_state=0
+    )
+    np.testing.assert_array_equal(y, y1)
+    X2, y2, regimes2 = make_moe_classification(
+        n_samples=4000,
+        expert_sharpness=20.0,
+        expert_degree=2,
+        return_regimes=True,
+        random_state=0,
+    )
+    np.testing.assert_array_equal(X2, X)  # same features and regimes
+    np.testing.assert_array_equal(regimes2, regimes)
+
+    def linear_accuracy(labels, rows):
+        model = LogisticRegression(C=1e4).fit(X[rows], labels[rows])
+        return model.score(X[rows], labels[rows])
+
+    # Within the largest regime, sharp labels of degree 1 are nearly
+    # linearly separable, those of degree 2 are not.
+    rows = regimes == np.bincount(regimes).argmax()
+    assert linear_accuracy(y, rows) > 0.95
+    assert linear_accuracy(y2, rows) < 0.85
+    with pytest.raises(ValueError, match="expert_degree"):
+        make_moe_classification(expert_degree=0)

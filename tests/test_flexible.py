@@ -23,6 +23,7 @@ from skmoe._flexible import (
     ContinuationState,
     bin_features,
     continuation,
+    needs_fit,
     slice_size,
 )
 from skmoe._init import spline_mixture_start
@@ -92,6 +93,26 @@ def test_slice_schedule_spends_the_budget_exactly():
     assert spent == 200
     assert slice_size(3, 0, shares) == 1  # at least one epoch or tree
     assert slice_size(100, 120, shares) == 0  # overspent (a raised budget)
+
+
+def test_boosting_spends_a_fifth_then_the_rest():
+    how = continuation(HistGradientBoostingRegressor(max_iter=20))
+    spent, slices = 0, []
+    while (work := slice_size(20, spent, how.shares)) > 0:
+        slices.append(work)
+        spent += work
+    assert slices == [4, 16]
+
+
+def test_held_experts_need_no_fit():
+    X, y, _ = _regimes(n_samples=300)
+    expert = HistGradientBoostingRegressor(max_iter=5)
+    how = continuation(expert)
+    assert needs_fit(expert, how)  # unfitted
+    expert.fit(X, y)
+    assert not needs_fit(expert, how)  # its 5 trees are spent
+    expert.set_params(max_iter=6)
+    assert needs_fit(expert, how)
 
 
 def test_bin_features_rounds_to_fixed_representatives():

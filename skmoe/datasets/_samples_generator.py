@@ -1,6 +1,9 @@
 """Generators of data with known gated regimes."""
 
+from numbers import Integral
+
 import numpy as np
+from sklearn.preprocessing import PolynomialFeatures
 from sklearn.utils import check_random_state
 
 
@@ -88,13 +91,17 @@ def make_moe_classification(
     n_classes=2,
     gate_sharpness=5.0,
     expert_sharpness=3.0,
+    expert_degree=1,
     return_regimes=False,
     random_state=None,
 ):
     """Generate classification data from a mixture of logistic experts.
 
     ``X`` is standard normal; a softmax gate picks each sample's regime, and
-    the label is drawn from that regime's multinomial logistic model.
+    the label is drawn from that regime's multinomial logistic model, on the
+    features (``expert_degree=1``) or on their polynomial terms up to
+    ``expert_degree`` (nonlinear experts: curved class boundaries within
+    each regime).
 
     Parameters
     ----------
@@ -110,6 +117,12 @@ def make_moe_classification(
         Scale of the gate weights: large values give sharp regime boundaries.
     expert_sharpness : float, default=3.0
         Scale of the experts' weights: large values give clean labels.
+    expert_degree : int, default=1
+        Degree of the polynomial terms of the features (products of at
+        most ``expert_degree`` of them, as
+        :class:`~sklearn.preprocessing.PolynomialFeatures` without the bias
+        makes them) that each regime's logits are linear in. 1: logistic
+        experts; 2 or more: nonlinear experts.
     return_regimes : bool, default=False
         If True, also return the regime of each sample.
     random_state : int, RandomState instance or None, default=None
@@ -136,10 +149,18 @@ def make_moe_classification(
     >>> sorted(set(y.tolist()))
     [0, 1]
     """
+    if not isinstance(expert_degree, Integral) or expert_degree < 1:
+        raise ValueError(
+            f"expert_degree must be a positive integer; got {expert_degree!r}."
+        )
     rng = check_random_state(random_state)
     X, regime = _gated_regimes(n_samples, n_features, n_experts, gate_sharpness, rng)
-    coef = rng.standard_normal((n_experts, n_features, n_classes)) * expert_sharpness
-    logits = np.einsum("ij,ijc->ic", X, coef[regime])
+    terms = X
+    if expert_degree > 1:
+        terms = PolynomialFeatures(expert_degree, include_bias=False).fit_transform(X)
+    coef = rng.standard_normal((n_experts, terms.shape[1], n_classes))
+    coef *= expert_sharpness
+    logits = np.einsum("ij,ijc->ic", terms, coef[regime])
     logits -= logits.max(axis=1, keepdims=True)
     proba = np.exp(logits)
     proba /= proba.sum(axis=1, keepdims=True)
