@@ -79,7 +79,10 @@ Experts that can continue training take partial M-steps (generalized
     ``init="spline"`` suits these flexible experts.""",
     "n_init": """\
 n_init : int, default=1
-    Number of EM runs; the one with the best log-likelihood is kept.""",
+    Number of EM runs; the one with the best log-likelihood is kept.
+    With experts that continue training (see ``estimator``), the runs are
+    compared after their first M-step and one iteration, and only the best
+    goes on: a restart then costs about a third of a run, not a whole one.""",
     "max_iter": """\
 max_iter : int, default=100
     EM iterations per run.""",

@@ -3,10 +3,11 @@
 As ``sklearn.mixture._base.BaseMixture.fit``: :func:`fit_em` restarts
 ``n_init`` times, keeps the parameters of the run with the best
 log-likelihood and warns with a ``ConvergenceWarning`` when that run did not
-converge; :func:`run_em` is one run. The engines (``skmoe._engines``) say
-how an iteration is computed; the driver owns what is common: the initial
-M-step, the convergence test, the log-likelihood path, the removal of dead
-experts and the verbose report.
+converge (or, screening, compares the runs after their first iterations and
+lets only the best go on); :func:`run_em` is one run. The engines
+(``skmoe._engines``) say how an iteration is computed; the driver owns what
+is common: the initial M-step, the convergence test, the log-likelihood
+path, the removal of dead experts and the verbose report.
 
 An engine has ``set_responsibilities(R)`` (the start of a new run),
 ``resume()`` (an E-step at the current parameters; returns the
@@ -153,7 +154,9 @@ def run_em(engine, responsibilities, *, max_iter, tol, min_expert_weight, report
     return EMRun(log_likelihood, path, converged, engine.totals / engine.total_weight)
 
 
-def fit_em(start_run, n_runs, *, max_iter, tol, min_expert_weight, verbose):
+def fit_em(
+    start_run, n_runs, *, max_iter, tol, min_expert_weight, verbose, screen_iter=None
+):
     """Best of ``n_runs`` EM runs.
 
     Parameters
@@ -166,6 +169,12 @@ def fit_em(start_run, n_runs, *, max_iter, tol, min_expert_weight, verbose):
     max_iter, tol, min_expert_weight :
         As in :func:`run_em`.
     verbose : int
+    screen_iter : int or None, default=None
+        None: every run goes on to ``max_iter`` iterations (or converges),
+        and the best at the end is kept. An int: every run stops after
+        ``screen_iter`` iterations, and only the best of them by then goes
+        on (experts that continue training spend most of a run's cost in
+        its first iterations, which set where the partition settles).
 
     Returns
     -------
@@ -174,24 +183,40 @@ def fit_em(start_run, n_runs, *, max_iter, tol, min_expert_weight, verbose):
     parameters : object
         Its engine's ``parameters()``.
     """
+    screening = screen_iter is not None and n_runs > 1
+    first_iter = min(screen_iter, max_iter) if screening else max_iter
     best = None
     for run in range(n_runs):
         engine, responsibilities = start_run(run)
         result = run_em(
             engine,
             responsibilities,
-            max_iter=max_iter,
+            max_iter=first_iter,
             tol=tol,
             min_expert_weight=min_expert_weight,
             report=EMReport(verbose, run),
         )
         if best is None or result.log_likelihood > best[0].log_likelihood:
-            best = result, engine.parameters()
-    if not best[0].converged and max_iter > 0:
+            # A screened run keeps its engine, to go on from where it stopped.
+            best = result, engine if screening else engine.parameters(), run
+    result, kept, run = best
+    if screening:
+        if not result.converged and max_iter > first_iter:
+            more = run_em(
+                kept,
+                None,
+                max_iter=max_iter - first_iter,
+                tol=tol,
+                min_expert_weight=min_expert_weight,
+                report=EMReport(verbose, run),
+            )
+            result = more._replace(path=result.path + more.path)
+        kept = kept.parameters()
+    if not result.converged and max_iter > 0:
         warnings.warn(
             f"EM did not converge in max_iter={max_iter} iterations "
             f"(best of {n_runs} run(s)). Increase max_iter or tol.",
             ConvergenceWarning,
             stacklevel=4,
         )
-    return best
+    return result, kept

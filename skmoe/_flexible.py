@@ -66,6 +66,13 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 #: of a run (from the initial partition), and by each later one.
 NETWORK_SHARES = (0.25, 0.05)
 
+#: With such experts, ``n_init`` runs are compared after this many EM
+#: iterations (past the first M-step) and only the best goes on: a run
+#: spends most of its cost, and settles its partition, in its first
+#: M-steps (a quarter of a network's epochs in the first), so that a full
+#: run per restart would multiply the fit's time by ``n_init``.
+SCREEN_ITERATIONS = 1
+
 #: The same for boosting (trees): a fifth on the start's responsibilities,
 #: then all the rest at the next M-step. Trees are never unlearnt: those
 #: grown on a rough partition stay in the model, so few are spent on it,

@@ -18,6 +18,7 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from threadpoolctl import threadpool_limits
 
 from skmoe import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
+from skmoe._em import fit_em
 from skmoe._experts import ExpertFitWarning
 from skmoe._flexible import (
     ContinuationState,
@@ -307,3 +308,99 @@ def test_user_estimator_is_never_changed():
         MixtureOfExpertsRegressor(expert, 2, max_iter=3, random_state=0).fit(X, y)
     assert expert.get_params() == before
     assert not hasattr(expert, "coefs_")
+
+
+class _ScriptedEngine:
+    """An engine whose log-likelihood after each step is given (fit_em's view)."""
+
+    def __init__(self, name, log_likelihoods):
+        self.name = name
+        self.log_likelihoods = list(log_likelihoods)
+        self.steps = 0
+        self.totals = np.array([1.0, 1.0])
+        self.total_weight = 2.0
+
+    def set_responsibilities(self, responsibilities):
+        pass
+
+    def resume(self):
+        return self.log_likelihoods[self.steps - 1]
+
+    def step(self):
+        self.steps += 1
+        return self.log_likelihoods[self.steps - 1]
+
+    def remove_experts(self, keep):
+        raise AssertionError("no expert dies here")
+
+    def parameters(self):
+        return self.name
+
+
+def _scripted_fit(screen_iter, max_iter=6):
+    # Run 1 leads after its first iteration, run 2 would end best.
+    scripts = [
+        np.arange(10.0),
+        np.arange(10.0) + 1.5,
+        np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9.0]) * 1.4,
+    ]
+    engines = [_ScriptedEngine(f"run {i}", s) for i, s in enumerate(scripts)]
+    run, parameters = fit_em(
+        lambda run: (engines[run], np.ones((2, 2)) / 2),
+        3,
+        max_iter=max_iter,
+        tol=0.0,
+        min_expert_weight=0.0,
+        verbose=0,
+        screen_iter=screen_iter,
+    )
+    return run, parameters, [engine.steps for engine in engines]
+
+
+def test_screened_restarts_continue_only_the_best():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        full, full_parameters, full_steps = _scripted_fit(None)
+        screened, screened_parameters, screened_steps = _scripted_fit(1)
+    # Without screening every run goes to max_iter; the best at the end wins.
+    assert full_steps == [7, 7, 7]
+    assert full_parameters == "run 2"
+    # Screened: first M-step and one iteration each, then run 1 (best by
+    # then) goes on alone, for max_iter iterations in all.
+    assert screened_steps == [2, 7, 2]
+    assert screened_parameters == "run 1"
+    assert len(screened.path) == 6
+    assert screened.path == list(np.arange(1.0, 7.0) + 1.5)
+    assert screened.log_likelihood == 7.5
+
+
+def test_network_restarts_are_screened(monkeypatch):
+    X, y, _ = _regimes(n_samples=600)
+    labels = y > np.median(y)
+    fits = []
+    original = MLPClassifier.fit
+
+    def counted_fit(self, *args, **kwargs):
+        fits.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(MLPClassifier, "fit", counted_fit)
+    counts = {}
+    for n_init in (1, 3):
+        fits.clear()
+        model = MixtureOfExpertsClassifier(
+            MLPClassifier((4,), max_iter=40, random_state=0),
+            n_experts=2,
+            init="spline",
+            n_init=n_init,
+            max_iter=30,
+            random_state=0,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X, labels)
+        counts[n_init] = len(fits)
+    # Each losing restart adds its first M-step and one iteration (2 fits
+    # of each of the 2 networks), where full runs would triple the count.
+    assert counts[1] > 8
+    assert counts[3] <= counts[1] + 2 * 4 + 4
