@@ -64,6 +64,7 @@ class DaskData(NamedTuple):
     feature_scale: np.ndarray
     target_mean: float
     target_scale: float
+    target_min: float
 
 
 class ResponsibilitiesAt(NamedTuple):
@@ -72,27 +73,30 @@ class ResponsibilitiesAt(NamedTuple):
 
     gate_coef: np.ndarray
     expert_coef: np.ndarray
-    variance: np.ndarray
+    dispersion: object
     keep: object = None
 
 
-def chunk_responsibilities(kernels, design, targets, previous, n_experts):
+def chunk_responsibilities(kernels, design, targets, previous, n_experts, family):
     """The responsibilities a chunk's pass starts from, as a fresh C array.
 
     ``previous`` is a chunk of given responsibilities, a
-    :class:`ResponsibilitiesAt`, or None (uniform).
+    :class:`ResponsibilitiesAt`, or None (uniform); ``targets`` as the pass
+    reads them, ``family`` its experts' (``em_pass``).
     """
     if previous is None:
         return np.full((design.shape[0], n_experts), 1.0 / n_experts)
     if not isinstance(previous, ResponsibilitiesAt):
         return np.array(previous, dtype=np.float64, order="C")
-    responsibilities = kernels.gaussian_responsibilities(
+    dispersion = previous.dispersion
+    responsibilities = kernels.pass_responsibilities(
         design,
         targets,
         previous.gate_coef,
         previous.expert_coef,
-        previous.variance,
+        np.ones(n_experts) if dispersion is None else dispersion,
         np.empty((design.shape[0], previous.gate_coef.shape[1])),
+        family=family,
     )
     if previous.keep is not None:
         responsibilities = keep_columns(responsibilities, previous.keep)
@@ -100,7 +104,16 @@ def chunk_responsibilities(kernels, design, targets, previous, n_experts):
 
 
 def chunk_pass(
-    design, y, weight, previous, offset, coefficients, pairs, update, backend
+    design,
+    y,
+    weight,
+    previous,
+    offset,
+    coefficients,
+    pairs,
+    update,
+    backend,
+    family="gaussian",
 ):
     """``em_pass`` on one row chunk (runs on a worker); its ``PassStatistics``.
 
@@ -114,23 +127,26 @@ def chunk_pass(
     previous : ndarray of shape (m, K), ResponsibilitiesAt or None
         The responsibilities the pass starts from.
     offset : float
-        The targets' weighted mean, subtracted from them.
+        Subtracted from the targets (Gaussian experts: their weighted mean).
     coefficients : tuple
-        ``(gate_coef, expert_coef, variance)`` of the pass.
+        ``(gate_coef, expert_coef, dispersion)`` of the pass.
     pairs : ndarray of int of shape (q, 2)
     update : bool
         Whether the pass makes an E-step (else it gathers the M-step's sums
         of ``previous``).
     backend : {"numpy", "numba"}
+    family : {"gaussian", "poisson", "gamma"}, default="gaussian"
+        The experts' family (``em_pass``).
     """
-    gate_coef, expert_coef, variance = coefficients
+    gate_coef, expert_coef, dispersion = coefficients
+    n_experts = gate_coef.shape[1]
     targets = np.asarray(y, dtype=np.float64) - offset
     weight = np.ones(len(targets)) if weight is None else weight
     kernels = get_kernels(backend)
     # Dask runs one task per thread: the kernel on one thread too.
     with kernel_threads(backend, 0):
         previous = chunk_responsibilities(
-            kernels, design, targets, previous, gate_coef.shape[1]
+            kernels, design, targets, previous, n_experts, family
         )
         out = np.empty_like(previous) if update else None
         return kernels.em_pass(
@@ -139,11 +155,18 @@ def chunk_pass(
             weight,
             gate_coef,
             expert_coef,
-            variance,
+            np.ones(n_experts) if dispersion is None else dispersion,
             previous,
             out,
             pairs,
+            family=family,
         )
+
+
+def _target_term_sum(y, weight, family):
+    """``sum_i w_i target_terms(y_i)`` of a chunk (on a worker)."""
+    terms = _xp.target_terms(family, np.asarray(y, dtype=np.float64))
+    return float(terms.sum() if weight is None else weight @ terms)
 
 
 def add_statistics(*parts):
@@ -213,7 +236,24 @@ class DaskEngine(FusedEngine):
         )
 
     def _prepare_data(self, data):
-        return data.total_weight, data.target_mean
+        if self.kind == "gaussian":
+            return data.total_weight, data.target_mean
+        from dask import compute, delayed
+
+        parts = [
+            delayed(_target_term_sum, pure=True)(y, weight, self.kind)
+            for y, weight in zip(data.y, data.sample_weight)
+        ]
+        self.constant = float(sum(compute(*parts)))
+        return data.total_weight, 0.0
+
+    def _first_fit(self, responsibilities):
+        """Log-link experts start from the targets' mean (intercepts only);
+        their IRLS steps, tested, go on from there."""
+        expert_coef = np.zeros((self.n_params, self.gate_coef.shape[1]))
+        if self.kind != "gaussian":
+            expert_coef[-1] = np.log(max(self.data.target_mean, 1e-300))
+        return expert_coef
 
     @property
     def n_samples(self):
@@ -232,11 +272,11 @@ class DaskEngine(FusedEngine):
         rows = draw_curvature_sample(*self.sample, n_rows, self.random_state)
         return rescaled_sample(*rows, self.total_weight)
 
-    def _pass(self, gate_coef, expert_coef, variance, previous, out, gather=True):
+    def _pass(self, gate_coef, expert_coef, dispersion, previous, out, gather=True):
         from dask import compute, delayed
 
         data = self.data
-        coefficients = (gate_coef, expert_coef, variance)
+        coefficients = (gate_coef, expert_coef, dispersion)
         pairs = self.pairs if gather else self.pairs[:0]
         if previous is None or isinstance(previous, ResponsibilitiesAt):
             previous = [previous] * len(data.X)
@@ -251,6 +291,7 @@ class DaskEngine(FusedEngine):
                 pairs,
                 out is not None,
                 self.backend,
+                self.kind,
             )
             for design, y, weight, chunk in zip(
                 self._designs(), data.y, data.sample_weight, previous
@@ -287,18 +328,12 @@ class DaskEngine(FusedEngine):
         usual start; see ``resume``)."""
         self._start_from(list(responsibilities.to_delayed().ravel()))
 
-    def _start_from(self, source):
-        n_experts = self.gate_coef.shape[1]
+    def _start_from(self, source, expert_coef=None):
+        if expert_coef is None:
+            expert_coef = self._first_fit(None)
+        self.expert_coef = expert_coef
         self.current, self.previous = source, True
-        self._gathered(
-            self._pass(
-                self.gate_coef,
-                np.zeros((self.n_params, n_experts)),
-                np.ones(n_experts),
-                source,
-                None,
-            )
-        )
+        self._gathered(self._pass(self.gate_coef, expert_coef, None, source, None))
 
     def resume(self):
         """An E-step at the fitted parameters, with the next M-step's sums."""
@@ -310,7 +345,7 @@ class DaskEngine(FusedEngine):
             self._pass(self.gate_coef, self.expert_coef, self.dispersion, None, True)
         )
         self.current, self.previous = self._responsibilities_now(), True
-        return self.stats.log_likelihood
+        return self.stats.log_likelihood + self.constant
 
     def step(self):
         log_likelihood = super().step()
@@ -331,7 +366,10 @@ class DaskEngine(FusedEngine):
         self.gate_coef = self.gate.weights
         self.experts = [expert for expert, kept in zip(self.experts, keep) if kept]
         self._plan()
-        self._start_from(source)
+        kept = self.expert_coef
+        if kept is not None:
+            kept = kept[:, np.flatnonzero(keep)]
+        self._start_from(source, kept)
 
 
 def prepare_dask_data(X, y, sample_weight):
@@ -365,8 +403,8 @@ def prepare_dask_data(X, y, sample_weight):
             ~(da.isfinite(sample_weight) & (sample_weight >= 0))
         ).sum()
     total = X.shape[0] if sample_weight is None else sample_weight.sum()
-    total, feature_sums, target_sum, *counts = dask.compute(
-        total, weighted_sum(X), weighted_sum(y), *checks.values()
+    total, feature_sums, target_sum, target_min, *counts = dask.compute(
+        total, weighted_sum(X), weighted_sum(y), y.min(), *checks.values()
     )
     for problem, count in zip(checks, counts):
         if count:
@@ -395,6 +433,7 @@ def prepare_dask_data(X, y, sample_weight):
         np.where(constant, 1.0, feature_scale),
         target_mean,
         target_scale if target_scale > 0 else 1.0,
+        float(target_min),
     )
 
 

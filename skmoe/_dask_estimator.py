@@ -34,10 +34,10 @@ from ._dask_input import as_dask_matrix, as_dask_vector, initial_chunks
 from ._em import EMReport, fit_em, run_em
 from ._engines import make_training_data
 from ._experts import batched_kind, make_experts
-from ._fused import FusedEngine
+from ._fused import FUSED_GLM_POWERS, FusedEngine
 from ._gate import make_gate
 from ._init import initial_responsibilities
-from ._losses import likelihood_of
+from ._losses import glm_power, likelihood_of
 
 
 class DaskMixin:
@@ -46,13 +46,17 @@ class DaskMixin:
     def _check_dask_fit(self):
         """TypeError unless the model's EM runs on Dask."""
         gate_ok = self.gate is None or type(self.gate) is LogisticRegression
-        likelihood = getattr(self, "likelihood", "gaussian")
-        if likelihood == "auto":
-            likelihood = likelihood_of(self._base_estimator())
+        estimator = self._base_estimator()
+        likelihood = self._dask_likelihood()
+        linear = (
+            likelihood == "gaussian" and batched_kind(estimator) == "regression"
+        ) or (
+            batched_kind(estimator) == "glm"
+            and glm_power(estimator) == FUSED_GLM_POWERS.get(likelihood)
+        )
         if not (
-            likelihood == "gaussian"
+            linear
             and is_regressor(self)
-            and batched_kind(self._base_estimator()) == "regression"
             and gate_ok
             and self.routing == "soft"
             and self.backend != "cupy"
@@ -62,7 +66,8 @@ class DaskMixin:
             raise TypeError(
                 "fit on dask input runs exact EM on the cluster for "
                 "MixtureOfExpertsRegressor with LinearRegression or Ridge experts "
-                "(Gaussian likelihood), "
+                "(Gaussian likelihood) or PoissonRegressor or GammaRegressor "
+                "experts (their own likelihood), "
                 "the built-in gate (gate=None or LogisticRegression), "
                 "routing='soft', a CPU backend and all the features for gate and "
                 f"experts; {type(self).__name__}("
@@ -72,6 +77,13 @@ class DaskMixin:
                 "memory, or stream its chunks through partial_fit (experts with "
                 "partial_fit, such as SGDRegressor)."
             )
+
+    def _dask_likelihood(self):
+        """The likelihood a dask fit takes: ``likelihood``, "auto" resolved."""
+        likelihood = getattr(self, "likelihood", "gaussian")
+        if likelihood == "auto":
+            likelihood = likelihood_of(self._base_estimator())
+        return likelihood
 
     def _fit_dask(self, X, y, sample_weight):
         """Exact EM on the workers; the fitted model is in numpy."""
@@ -113,7 +125,9 @@ class DaskMixin:
         self._gate_columns = self._expert_columns = None
         self._gate_mean, self._gate_scale = data.feature_mean, data.feature_scale
         self._target_mean, self._target_scale = data.target_mean, data.target_scale
-        self.likelihood_ = "gaussian"
+        self.likelihood_ = self._dask_likelihood()
+        # The smallest target says whether the family takes them all.
+        self._family().check_targets(np.array([data.target_min]))
         self.estimator_ = self._base_estimator()
         self._batched = batched_kind(self.estimator_)
         rng = check_random_state(self.random_state)
@@ -138,11 +152,6 @@ class DaskMixin:
         """``start_run(run)`` of a dask fit: the dask engine, started from
         EM on the sample (or from ``init`` responsibilities, or the fit)."""
         family = self._family()
-        if family.name != "gaussian":
-            raise TypeError(
-                "fit on dask input runs Gaussian experts only; got the "
-                f"{family.name!r} likelihood."
-            )
         mean, scale = data.feature_mean, data.feature_scale
         sample = make_training_data(*sample, mean, scale)
         curvature_sample = (sample.design, sample.sample_weight)

@@ -12,7 +12,12 @@ import numpy as np
 import pytest
 from joblib import parallel_config
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LinearRegression
+from sklearn.linear_model import (
+    GammaRegressor,
+    LinearRegression,
+    LogisticRegression,
+    PoissonRegressor,
+)
 from sklearn.tree import DecisionTreeRegressor
 
 from skmoe import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
@@ -427,3 +432,56 @@ def test_importing_skmoe_does_not_import_dask():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "expert", [PoissonRegressor(alpha=0.0), GammaRegressor(alpha=0.0)]
+)
+def test_dask_fit_of_log_link_experts_reaches_the_in_memory_optimum(client, expert):
+    # Poisson and Gamma experts run the same fused pass on the chunks; from
+    # the same start the two fits reach the same maximum.
+    X, _ = make_moe_regression(
+        n_samples=3000, n_features=3, n_experts=2, random_state=2
+    )
+    rng = np.random.default_rng(0)
+    # A soft boundary (a logistic gate), so that the gate's weights are finite.
+    regime = rng.random(len(X)) < 1.0 / (1.0 + np.exp(-3.0 * X[:, 0]))
+    mean = np.exp(np.where(regime, 0.5 * X[:, 1], 1.0 - 0.5 * X[:, 2]))
+    if isinstance(expert, PoissonRegressor):
+        y = rng.poisson(mean).astype(float)
+    else:
+        y = rng.gamma(4.0, mean / 4.0)
+    init = np.eye(2)[regime.astype(int)]
+    # Unpenalised experts and gate: the likelihood itself never falls.
+    params = dict(
+        n_experts=2,
+        gate=LogisticRegression(C=np.inf),
+        init=init,
+        tol=1e-10,
+        max_iter=500,
+        random_state=0,
+    )
+    local = MixtureOfExpertsRegressor(expert, **params).fit(X, y)
+    Xd, yd = _dask(X, y)
+    remote = MixtureOfExpertsRegressor(expert, **params).fit(Xd, yd)
+    assert remote.likelihood_ == local.likelihood_ != "gaussian"
+    assert remote.log_likelihood_ == pytest.approx(local.log_likelihood_, rel=1e-8)
+    path = remote.log_likelihood_path_
+    assert np.all(np.diff(path) >= -1e-8 * np.abs(path[1:]))
+    # EM stops on the likelihood's change: the weights are known to about
+    # its square root, and both fits stop a little short of the maximum.
+    np.testing.assert_allclose(remote.predict(X), local.predict(X), rtol=5e-3)
+    assert remote.log_likelihood(X, y).sum() == pytest.approx(
+        remote.log_likelihood_, rel=1e-10
+    )
+    if isinstance(expert, GammaRegressor):
+        np.testing.assert_allclose(remote.dispersion_, local.dispersion_, rtol=5e-3)
+
+
+def test_dask_fit_checks_the_targets_of_its_family(client, regression):
+    X, y, _ = regression
+    Xd, yd = _dask(X, y)  # y has negative values
+    with pytest.raises(ValueError, match="non-negative"):
+        MixtureOfExpertsRegressor(PoissonRegressor(), n_experts=2).fit(Xd, yd)
+    with pytest.raises(ValueError, match="positive targets"):
+        MixtureOfExpertsRegressor(GammaRegressor(), n_experts=2).fit(Xd, yd)

@@ -228,18 +228,22 @@ def test_em_pass_with_its_own_gate_design(arrays, update, n_gate_features):
     np.testing.assert_allclose(expected.moments, moments, rtol=1e-12, atol=1e-12)
 
 
-def test_gaussian_responsibilities(arrays):
+@pytest.mark.parametrize("family", ["gaussian", "poisson", "gamma"])
+def test_pass_responsibilities(arrays, family):
     # The E-step of em_pass alone: the twins agree, and each writes what its
     # em_pass writes (the numba twin to the bit).
     design, coef, responsibilities, sample_weight, y = arrays
     n_experts = coef.shape[1]
     expert_coef = coef[:, ::-1].copy()
-    variance = np.linspace(0.5, 2.0, n_experts)
+    if family != "gaussian":
+        expert_coef *= 0.3
+        y = np.random.RandomState(4).gamma(2.0, 1.5, len(y))
+    dispersion = np.linspace(0.5, 2.0, n_experts)
     results = {}
     for name, kernels in [("numpy", _xp), ("numba", _numba)]:
         out = np.full_like(responsibilities, np.nan)
-        got = kernels.gaussian_responsibilities(
-            design, y, coef, expert_coef, variance, out
+        got = kernels.pass_responsibilities(
+            design, y, coef, expert_coef, dispersion, out, family=family
         )
         assert got is out
         passed = np.full_like(responsibilities, np.nan)
@@ -249,10 +253,11 @@ def test_gaussian_responsibilities(arrays):
             sample_weight,
             coef,
             expert_coef,
-            variance,
+            dispersion,
             responsibilities,
             passed,
             np.zeros((0, 2), dtype=np.int64),
+            family=family,
         )
         results[name] = out, passed
     (numpy_out, numpy_pass), (numba_out, numba_pass) = results.values()

@@ -520,7 +520,9 @@ def em_pass(
 
 
 @numba.njit(**PARALLEL_CONTRACT)
-def _gaussian_responsibilities(design, y, gate_coef, expert_coef, terms, out, n_blocks):
+def _pass_responsibilities(
+    design, y, log_target, gate_coef, expert_coef, terms, family, out, n_blocks
+):
     # The E-step of _em_pass, tile by tile in the same operations: the
     # responsibilities are the ones _em_pass writes, to the bit.
     n_samples, n_params = design.shape
@@ -528,9 +530,11 @@ def _gaussian_responsibilities(design, y, gate_coef, expert_coef, terms, out, n_
     for block in prange(n_blocks):
         features = np.empty((n_params, TILE))
         target = np.empty(TILE)
+        log_y = np.empty(TILE)
         log_gate = np.empty((n_experts, TILE))
-        means = np.empty((n_experts, TILE))
+        eta = np.empty((n_experts, TILE))
         fit = np.empty((n_experts, TILE))
+        transformed = np.empty((n_experts, TILE))
         proba = np.empty((n_experts, TILE))
         resp = np.empty((n_experts, TILE))
         largest = np.empty(TILE)
@@ -540,27 +544,41 @@ def _gaussian_responsibilities(design, y, gate_coef, expert_coef, terms, out, n_
             size = min(TILE, block_end - start)
             for t in range(size):
                 target[t] = y[start + t]
+            if family == 2:
+                for t in range(size):
+                    log_y[t] = log_target[start + t]
             load_tile(design, start, size, features)
             tile_product(features, gate_coef, size, log_gate)
-            tile_product(features, expert_coef, size, means)
+            tile_product(features, expert_coef, size, eta)
             tile_log_sum_exp(log_gate, size, proba, largest, total)
             for k in range(n_experts):
                 for t in range(size):
                     log_gate[k, t] -= largest[t]
-            tile_expert_fit(0, means, target, target, size, fit, means)
+            tile_expert_fit(family, eta, target, log_y, size, fit, transformed)
             tile_e_step(log_gate, fit, terms, size, resp, largest, total)
             store_tile(resp, start, size, out)
 
 
-def gaussian_responsibilities(design, y, gate_coef, expert_coef, variance, out):
+def pass_responsibilities(
+    design,
+    y,
+    gate_coef,
+    expert_coef,
+    dispersion,
+    out,
+    family="gaussian",
+    log_target=None,
+):
     """The E-step of ``em_pass`` alone, into ``out``; twin of
-    ``_xp.gaussian_responsibilities``."""
-    _gaussian_responsibilities(
+    ``_xp.pass_responsibilities``."""
+    _pass_responsibilities(
         design,
         y,
+        _log_target(family, y, log_target),
         gate_coef,
         expert_coef,
-        np.stack(expert_terms("gaussian", variance)),
+        np.stack(expert_terms(family, dispersion)),
+        PASS_FAMILIES[family],
         out,
         max(1, -(-design.shape[0] // PASS_BLOCK)),
     )

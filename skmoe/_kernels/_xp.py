@@ -397,7 +397,16 @@ def em_pass(
     )
 
 
-def gaussian_responsibilities(design, y, gate_coef, expert_coef, variance, out):
+def pass_responsibilities(
+    design,
+    y,
+    gate_coef,
+    expert_coef,
+    dispersion,
+    out,
+    family="gaussian",
+    log_target=None,
+):
     """The E-step of :func:`em_pass` alone: responsibilities into ``out`` (numpy).
 
     Parameters
@@ -405,17 +414,21 @@ def gaussian_responsibilities(design, y, gate_coef, expert_coef, variance, out):
     design : ndarray of shape (n, p)
     y : ndarray of shape (n,)
     gate_coef, expert_coef : ndarray of shape (p, K)
-    variance : ndarray of shape (K,)
+    dispersion : ndarray of shape (K,)
     out : ndarray of shape (n, K)
+    family : {"gaussian", "poisson", "gamma"}, default="gaussian"
+    log_target : ndarray of shape (n,), default=None
 
     Returns
     -------
     out : ndarray of shape (n, K)
         The same numbers as ``em_pass`` writes at these parameters.
     """
-    joint = linear_log_softmax(design, gate_coef) + gaussian_log_density(
-        design, expert_coef, y, variance
-    )
+    if family == "gamma" and log_target is None:
+        log_target = np.log(y)
+    fit, _, _ = _expert_fit(family, design @ expert_coef, y, log_target)
+    constant, multiplier = expert_terms(family, dispersion)
+    joint = linear_log_softmax(design, gate_coef) + constant + multiplier * fit
     np.exp(joint - logsumexp(joint)[:, None], out=out)
     return out
 
