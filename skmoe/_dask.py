@@ -23,9 +23,9 @@ import numpy as np
 
 from ._backend import get_kernels, kernel_threads
 from ._engines import standardised_design
-from ._experts import linear_expert_weights
 from ._fused import FusedEngine
 from ._kernels import _xp
+from ._linear import linear_expert_weights
 from ._responsibilities import keep_columns
 from ._solvers import draw_curvature_sample, rescaled_sample
 

@@ -15,14 +15,22 @@ from sklearn.base import clone, is_classifier
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.utils import _safe_indexing
+from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import has_fit_parameter
 
 from ._array_utils import device, namespace, to_device, to_host
 from ._flexible import ContinuationState, continue_fit, needs_fit
 from ._kernels import _xp
+from ._linear import (
+    expert_alphas,
+    raw_coefficients,
+    set_linear_experts,
+    solve_linear_experts,
+    standardised_coefficients,
+)
 from ._losses import glm_power
-from ._solvers import EXPERT_NEWTON_BUDGET, fit_multinomial, solve_psd
+from ._solvers import EXPERT_NEWTON_BUDGET, fit_multinomial
 
 RESPONSIBILITY_THRESHOLD = 1e-8
 
@@ -85,13 +93,16 @@ def _fit_one(expert, X, y, rows, weights, wider_rows):
     A degenerate share of the data (a single class, too few or collinear
     rows...) must not end the whole fit: the expert is replaced by a
     constant one, with a warning, and the original is tried again at the
-    next M-step.
+    next M-step. Invalid parameters of the expert are the user's error,
+    not the data's: scikit-learn's own error is raised.
     """
     expert = getattr(expert, "replaced_estimator_", expert)
     failure = None
     for candidate in (rows, wider_rows):
         try:
             return _fit_rows(expert, X, y, candidate, weights)
+        except InvalidParameterError:
+            raise
         except Exception as error:  # noqa: PERF203 (a retry, not a hot loop)
             failure = error
     warnings.warn(
@@ -201,70 +212,6 @@ def batched_kind(estimator):
     ):
         return "logistic"
     return None
-
-
-def _raw_coefficients(coef, feature_mean, feature_scale):
-    """Standardised-space weights (p, m) to raw (coef (m, d), intercept (m,))."""
-    raw = coef[:-1] / feature_scale[:, None]
-    return raw.T, coef[-1] - feature_mean @ raw
-
-
-def _standardised_coefficients(coef, intercept, feature_mean, feature_scale):
-    """Raw (coef (m, d), intercept (m,)) to standardised-space weights (p, m)."""
-    return np.vstack([coef.T * feature_scale[:, None], intercept + coef @ feature_mean])
-
-
-def solve_linear_experts(grams, moments, alphas, feature_scale):
-    """Weighted least squares (ridge) of K experts from their normal equations.
-
-    Parameters
-    ----------
-    grams : ndarray of shape (K, p, p)
-        ``design^T diag(w R_k) design`` on the standardised design.
-    moments : ndarray of shape (p, K)
-        ``design^T (w R_k y)``.
-    alphas : ndarray of shape (K,)
-        Each expert's ridge penalty, on the raw features (0: least squares);
-        the intercept is not penalised.
-    feature_scale : ndarray of shape (p - 1,)
-
-    Returns
-    -------
-    coef : ndarray of shape (p, K)
-        Standardised-space weights: ``design @ coef`` are the predictions.
-    """
-    ridged = np.array(grams, dtype=np.float64)
-    diagonal = np.arange(ridged.shape[1] - 1)
-    ridged[:, diagonal, diagonal] += alphas[:, None] / feature_scale**2
-    return solve_psd(ridged, np.asarray(moments).T).T
-
-
-def expert_alphas(experts):
-    """Ridge penalties of linear experts (0 for LinearRegression), (K,)."""
-    return np.array([float(getattr(expert, "alpha", 0.0)) for expert in experts])
-
-
-def set_linear_experts(experts, coef, feature_mean, feature_scale, like):
-    """Fitted LinearRegression / Ridge attributes from standardised weights.
-
-    ``coef`` (p, K) on the host; the experts' ``coef_`` go where ``like``
-    lives (their ``intercept_`` is a float).
-    """
-    raw_coef, raw_intercept = _raw_coefficients(
-        coef, to_host(feature_mean), to_host(feature_scale)
-    )
-    for k, expert in enumerate(experts):
-        expert.coef_ = to_device(raw_coef[k], like)
-        expert.intercept_ = float(raw_intercept[k])
-        expert.n_features_in_ = raw_coef.shape[1]
-    return experts
-
-
-def linear_expert_weights(experts, feature_mean, feature_scale):
-    """Standardised weights (p, K) of fitted linear experts (host arrays)."""
-    coef = np.stack([to_host(expert.coef_) for expert in experts])
-    intercept = np.array([float(expert.intercept_) for expert in experts])
-    return _standardised_coefficients(coef, intercept, feature_mean, feature_scale)
 
 
 class RegressionExperts:
@@ -471,7 +418,7 @@ def fit_logistic_experts(
         penalty = np.append(inverse_c / feature_scale**2, 0.0)
         coef = np.zeros((design.shape[1], n_classes))
         if hasattr(expert, "coef_"):
-            start = _standardised_coefficients(
+            start = standardised_coefficients(
                 to_host(expert.coef_),
                 to_host(expert.intercept_),
                 feature_mean,
@@ -489,7 +436,7 @@ def fit_logistic_experts(
             newton_budget=EXPERT_NEWTON_BUDGET,
             tol=1e-12,
         )
-        raw_coef, raw_intercept = _raw_coefficients(
+        raw_coef, raw_intercept = raw_coefficients(
             to_host(coef)[:, free], feature_mean, feature_scale
         )
         expert.coef_ = to_device(raw_coef, design)

@@ -27,14 +27,15 @@ of the data) and the gate's penalty do not move.
 import numpy as np
 
 from ._engines import Parameters
-from ._experts import (
+from ._glm import fit_glm, fitted_glms, glm_ridge, ridge_penalty
+from ._kernels._xp import target_terms
+from ._linear import (
     expert_alphas,
     linear_expert_weights,
     set_linear_experts,
     solve_linear_experts,
+    solve_ridge,
 )
-from ._glm import fit_glm, fitted_glms, glm_ridge, ridge_penalty, solve_ridge
-from ._kernels._xp import target_terms
 from ._responsibilities import keep_columns
 from ._solvers import (
     MAX_HALVINGS,

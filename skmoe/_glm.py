@@ -18,10 +18,14 @@ the ridge of expert k is its ``alpha`` times its total weight.
 import numpy as np
 
 from ._array_utils import device, namespace, to_device, to_host
-from ._experts import expert_alphas, linear_expert_weights, set_linear_experts
 from ._kernels._xp import ETA_MAX, ETA_MIN
+from ._linear import (
+    expert_alphas,
+    linear_expert_weights,
+    set_linear_experts,
+    solve_ridge,
+)
 from ._losses import glm_power
-from ._solvers import solve_psd
 
 #: IRLS stops when no coefficient (standardised) moves more than this.
 GLM_TOL = 1e-10
@@ -70,17 +74,6 @@ def _penalised(y, design, coef, weights, power, ridge):
     eta = xp.clip(design @ to_device(coef, design), min=ETA_MIN, max=ETA_MAX)
     value = to_host(glm_objective(y, eta, weights, power))
     return value + ridge_penalty(ridge, coef), eta
-
-
-def solve_ridge(grams, moments, ridge):
-    """Solutions of ``(grams_k + diag(ridge_k, 0)) coef_k = moments_k``, (p, K).
-
-    ``ridge`` (p - 1, K) penalises every coefficient but the intercept.
-    """
-    ridged = np.array(grams, dtype=np.float64)
-    diagonal = np.arange(ridged.shape[1] - 1)
-    ridged[:, diagonal, diagonal] += ridge.T
-    return solve_psd(ridged, np.asarray(moments).T).T
 
 
 def irls_weights(y, mean, weights, power):

@@ -9,9 +9,10 @@ from sklearn.linear_model import GammaRegressor, PoissonRegressor, TweedieRegres
 
 from skmoe import MixtureOfExpertsRegressor
 from skmoe._engines import make_training_data, weighted_scaling
-from skmoe._experts import batched_kind, linear_expert_weights, make_experts
+from skmoe._experts import batched_kind, make_experts
 from skmoe._glm import GLMExperts, glm_objective
 from skmoe._kernels import _numba, _xp
+from skmoe._linear import linear_expert_weights
 
 
 def _problem(seed=0, n_samples=400, n_experts=3):

@@ -16,6 +16,7 @@ from sklearn.dummy import DummyRegressor
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsRegressor
+from sklearn.neural_network import MLPRegressor
 from sklearn.tree import DecisionTreeRegressor
 
 from skmoe import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
@@ -285,3 +286,14 @@ def test_predicting_a_dataframe_fitted_on_a_dataframe_does_not_warn():
         moe.score(frame, y)
         clf.predict_proba(frame)
         clf.score(frame, y > 0)
+
+
+@pytest.mark.parametrize(
+    "expert", [MLPRegressor(loss=(8,)), DecisionTreeRegressor(max_depth=-1)]
+)
+def test_invalid_expert_parameters_raise_scikit_learns_error(expert):
+    # An expert's invalid parameter is the user's error, not a degenerate
+    # share of the data: no constant expert replaces it.
+    X, y = make_moe_regression(n_samples=200, n_experts=2, random_state=0)
+    with pytest.raises(ValueError, match="parameter of"):
+        MixtureOfExpertsRegressor(expert, n_experts=2).fit(X, y)
