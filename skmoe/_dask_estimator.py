@@ -38,6 +38,7 @@ from ._fused import FUSED_GLM_POWERS, FusedEngine
 from ._gate import make_gate
 from ._init import initial_responsibilities
 from ._losses import glm_power, likelihood_of
+from ._predictive import check_coverage, check_probabilities
 
 
 class DaskMixin:
@@ -303,6 +304,60 @@ def _log_likelihood(estimator, X, y):
     return _map(estimator, "log_likelihood", X, y)
 
 
+def _predict_quantiles(estimator, X, quantiles=(0.05, 0.5, 0.95)):
+    check_is_fitted(estimator)
+    quantiles = check_probabilities(quantiles, "quantiles")
+    return _map(
+        estimator,
+        "predict_quantiles",
+        X,
+        n_columns=len(quantiles),
+        quantiles=quantiles,
+    )
+
+
+def _predict_interval(estimator, X, coverage=0.9):
+    check_is_fitted(estimator)
+    coverage = check_coverage(coverage)
+    return _map(estimator, "predict_interval", X, n_columns=2, coverage=coverage)
+
+
+def _sample_y(estimator, X, n_samples=1, random_state=None):
+    raise TypeError(
+        "sample_y on dask input would draw each chunk's targets from its own "
+        "random stream; compute X (X.compute()) or draw from predict_quantiles "
+        "at uniform probabilities."
+    )
+
+
+def _chunk_icl(estimator, X, y):
+    """ICL of a chunk and its number of rows (on a worker)."""
+    return estimator.icl(X, y), len(y)
+
+
+def _icl(estimator, X, y):
+    """ICL summed over the chunks: each chunk's ICL gives its classification
+    log-likelihood back (``(n_params log n_c - icl_c) / 2``)."""
+    from dask import compute, delayed
+
+    if not is_regressor(estimator):
+        raise TypeError(
+            "icl on dask input takes numeric targets "
+            "(MixtureOfExpertsRegressor); compute the classifier's inputs."
+        )
+    X = _checked_matrix(estimator, X, "icl")
+    y = as_dask_vector(y, X, "y")
+    parts = compute(
+        *(
+            delayed(_chunk_icl, pure=True)(estimator, X_chunk, y_chunk)
+            for X_chunk, y_chunk in zip(X.to_delayed().ravel(), y.to_delayed().ravel())
+        )
+    )
+    n_params = estimator._n_parameters()
+    classification = sum(0.5 * (n_params * np.log(n) - icl) for icl, n in parts)
+    return -2 * classification + n_params * np.log(X.shape[0])
+
+
 def _score(estimator, X, y, sample_weight=None):
     """R^2 (regressor) or accuracy (classifier), summed on the workers."""
     import dask
@@ -348,4 +403,8 @@ _DASK_METHODS = {
     "apply": _apply,
     "log_likelihood": _log_likelihood,
     "score": _score,
+    "predict_quantiles": _predict_quantiles,
+    "predict_interval": _predict_interval,
+    "sample_y": _sample_y,
+    "icl": _icl,
 }

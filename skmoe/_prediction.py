@@ -253,6 +253,7 @@ class PredictionMixin:
         log_likelihood = to_host(self.log_likelihood(X, y))
         return -2 * log_likelihood.sum() + 2 * self._n_parameters()
 
+    @dask_method
     def icl(self, X, y):
         """Integrated completed likelihood: BIC penalised by overlapping experts.
 

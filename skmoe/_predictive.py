@@ -74,7 +74,9 @@ def _select(args, kwds, index):
     return [a[index] for a in args], {name: v[index] for name, v in kwds.items()}
 
 
-def _check_probabilities(values, name, ndim_max=1):
+def check_probabilities(values, name, ndim_max=1):
+    """``values`` as a 1-D float array of probabilities in (0, 1), or a
+    ValueError naming ``name``."""
     values = np.asarray(values, dtype=float)
     if values.ndim > ndim_max:
         raise ValueError(
@@ -268,7 +270,7 @@ def mixture_quantiles(weights, components, quantiles):
     array([[0.]])
     """
     weights = _check_weights(weights)
-    quantiles = _check_probabilities(quantiles, "quantiles")
+    quantiles = check_probabilities(quantiles, "quantiles")
     dist, args, kwds = _component_parameters(components, weights.shape)
     lower, upper = _component_ppf_bracket(weights, dist, args, kwds, quantiles)
     shape = lower.shape
@@ -284,6 +286,13 @@ def mixture_quantiles(weights, components, quantiles):
     else:
         values = _invert_continuous(target, rows, lower, upper, cdf)
     return values.reshape(shape)
+
+
+def check_coverage(coverage):
+    """``coverage`` as a float in (0, 1), or a TypeError / ValueError."""
+    if isinstance(coverage, bool) or not isinstance(coverage, numbers.Real):
+        raise TypeError(f"coverage must be a real number; got {coverage!r}.")
+    return float(check_probabilities(coverage, "coverage", ndim_max=0)[0])
 
 
 def mixture_interval(weights, components, coverage=0.95):
@@ -305,9 +314,7 @@ def mixture_interval(weights, components, coverage=0.95):
         The mixture quantiles at ``(1 - coverage) / 2`` and
         ``(1 + coverage) / 2``.
     """
-    if isinstance(coverage, bool) or not isinstance(coverage, numbers.Real):
-        raise TypeError(f"coverage must be a real number; got {coverage!r}.")
-    coverage = float(_check_probabilities(coverage, "coverage", ndim_max=0)[0])
+    coverage = check_coverage(coverage)
     tail = 0.5 * (1.0 - coverage)
     return mixture_quantiles(weights, components, [tail, 1.0 - tail])
 

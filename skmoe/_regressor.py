@@ -301,6 +301,7 @@ default="auto"
         dispersion = to_host(self._fitted_dispersion())
         return to_host(weights), self._family().predictive(means, dispersion)
 
+    @dask_method
     def predict_quantiles(self, X, quantiles=(0.05, 0.5, 0.95)):
         """Compute quantiles of the predictive distribution of each sample.
 
@@ -332,6 +333,7 @@ default="auto"
         weights, components = self._predictive(X, "predict_quantiles")
         return mixture_quantiles(weights, components, quantiles)
 
+    @dask_method
     def predict_interval(self, X, coverage=0.9):
         """Central prediction interval of each sample.
 
@@ -351,6 +353,7 @@ default="auto"
         weights, components = self._predictive(X, "predict_interval")
         return mixture_interval(weights, components, coverage)
 
+    @dask_method
     def sample_y(self, X, n_samples=1, random_state=None):
         """Draw targets from the predictive distribution of each sample.
 

@@ -222,6 +222,24 @@ def test_inference_on_dask_input_is_lazy(client, regression):
     mean, std = model.predict(Xd, return_std=True)
     np.testing.assert_allclose(std.compute(), model.predict(X, return_std=True)[1])
     assert model.score(Xd, yd) == pytest.approx(model.score(X, y), rel=1e-12)
+    # The predictive distribution, chunk by chunk; the criteria, summed.
+    for method, kwargs in [
+        ("predict_quantiles", {"quantiles": [0.1, 0.5, 0.9]}),
+        ("predict_interval", {"coverage": 0.8}),
+    ]:
+        lazy = getattr(model, method)(Xd, **kwargs)
+        assert isinstance(lazy, da.Array), method
+        np.testing.assert_allclose(
+            lazy.compute(), getattr(model, method)(X, **kwargs), rtol=1e-10
+        )
+    for criterion in ("bic", "aic", "icl"):
+        assert getattr(model, criterion)(Xd, yd) == pytest.approx(
+            getattr(model, criterion)(X, y), rel=1e-10
+        )
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        model.predict_quantiles(Xd, quantiles=[0.5, 1.5])
+    with pytest.raises(TypeError, match="compute X"):
+        model.sample_y(Xd)
 
     Xc, yc = make_moe_classification(n_samples=900, n_classes=3, random_state=0)
     classifier = MixtureOfExpertsClassifier(n_experts=2, random_state=0).fit(Xc, yc)
