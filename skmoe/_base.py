@@ -36,7 +36,7 @@ from ._em import fit_em
 from ._engines import GeneralEngine, weighted_scaling
 from ._experts import batched_kind, make_experts
 from ._features import resolve_columns, take_columns
-from ._flexible import SCREEN_ITERATIONS, continuation
+from ._flexible import continuation
 from ._fused import FUSED_GLM_POWERS, FusedEngine
 from ._gate import SoftmaxGate, make_gate
 from ._init import (
@@ -242,8 +242,8 @@ class BaseMixtureOfExperts(
         n_runs = 1 if (continuing or initial is not None) else self.n_init
         start_run = self._run_starter(data, continuing, initial)
         # Restarts of experts that continue training are screened.
-        continues = continuation(self.estimator_) is not None
-        screen_iter = SCREEN_ITERATIONS if continues else None
+        how = continuation(self.estimator_)
+        screen_iter = None if how is None else how.screen
         with kernel_threads(self._backend, X.shape[0]):
             run, parameters = fit_em(
                 start_run,

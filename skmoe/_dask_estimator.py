@@ -34,6 +34,7 @@ from ._dask_input import as_dask_matrix, as_dask_vector, initial_chunks
 from ._em import EMReport, fit_em, run_em
 from ._engines import make_training_data
 from ._experts import batched_kind, make_experts
+from ._families import make_family
 from ._fused import FUSED_GLM_POWERS, FusedEngine
 from ._gate import make_gate
 from ._init import initial_responsibilities
@@ -102,15 +103,22 @@ class DaskMixin:
                 f"top_k={self.top_k} must be at most n_experts={self.n_experts}."
             )
         data = prepare_dask_data(X, y, sample_weight)
+        likelihood = self._dask_likelihood()
+        # The smallest target says whether the family takes them all.
+        make_family(likelihood, data.target_scale).check_targets(
+            np.array([data.target_min])
+        )
         continuing = self.warm_start and hasattr(self, "experts_")
         if continuing:
             if (
                 data.n_features != self._feature_mean.shape[0]
                 or self.n_experts != self._n_experts_fitted
+                or likelihood != self.likelihood_
             ):
                 raise ValueError(
                     "warm_start=True continues the previous fit: it needs the "
-                    "same n_experts and number of features."
+                    "same n_experts, number of features and likelihood (fitted "
+                    f"{self.likelihood_!r}, now {likelihood!r})."
                 )
             data = data._replace(
                 feature_mean=self._feature_mean, feature_scale=self._feature_scale
@@ -126,9 +134,7 @@ class DaskMixin:
         self._gate_columns = self._expert_columns = None
         self._gate_mean, self._gate_scale = data.feature_mean, data.feature_scale
         self._target_mean, self._target_scale = data.target_mean, data.target_scale
-        self.likelihood_ = self._dask_likelihood()
-        # The smallest target says whether the family takes them all.
-        self._family().check_targets(np.array([data.target_min]))
+        self.likelihood_ = likelihood
         self.estimator_ = self._base_estimator()
         self._batched = batched_kind(self.estimator_)
         rng = check_random_state(self.random_state)
@@ -218,8 +224,11 @@ def dask_method(method):
     return wrapper
 
 
-def _call_block(estimator, method, kwargs, X, *extra):
-    """``estimator.method(X, *extra, **kwargs)`` on one chunk (on a worker)."""
+def _call_block(estimator, method, kwargs, empty, X, *extra):
+    """``estimator.method(X, *extra, **kwargs)`` on one chunk (on a worker);
+    ``empty`` (the result's shape with no rows) for a chunk without rows."""
+    if X.shape[0] == 0:
+        return empty
     with warnings.catch_warnings():
         # Chunks of a dask DataFrame arrive as numpy arrays; their columns
         # were checked against feature_names_in_ on the client.
@@ -254,6 +263,7 @@ def _map(estimator, method, X, *extra, n_columns=None, dtype=np.float64, **kwarg
     extra = [as_dask_vector(values, X, "y") for values in extra]
     arguments = [X, "ij"] + [item for values in extra for item in (values, "i")]
     index, new_axes = ("i", None) if n_columns is None else ("ik", {"k": n_columns})
+    empty = np.empty((0,) if n_columns is None else (0, n_columns), dtype=dtype)
     return da.blockwise(
         _call_block,
         index,
@@ -262,6 +272,8 @@ def _map(estimator, method, X, *extra, n_columns=None, dtype=np.float64, **kwarg
         method,
         None,
         kwargs,
+        None,
+        empty,
         None,
         *arguments,
         dtype=dtype,
@@ -331,8 +343,9 @@ def _sample_y(estimator, X, n_samples=1, random_state=None):
 
 
 def _chunk_icl(estimator, X, y):
-    """ICL of a chunk and its number of rows (on a worker)."""
-    return estimator.icl(X, y), len(y)
+    """ICL of a chunk and its number of rows (on a worker; 0.0 and 0 for a
+    chunk without rows)."""
+    return _call_block(estimator, "icl", {}, 0.0, X, y), len(y)
 
 
 def _icl(estimator, X, y):
@@ -354,7 +367,9 @@ def _icl(estimator, X, y):
         )
     )
     n_params = estimator._n_parameters()
-    classification = sum(0.5 * (n_params * np.log(n) - icl) for icl, n in parts)
+    classification = sum(
+        0.5 * (n_params * np.log(n) - icl) for icl, n in parts if n > 0
+    )
     return -2 * classification + n_params * np.log(X.shape[0])
 
 

@@ -81,8 +81,9 @@ Experts that can continue training take partial M-steps (generalized
 n_init : int, default=1
     Number of EM runs; the one with the best log-likelihood is kept.
     With experts that continue training (see ``estimator``), the runs are
-    compared after their first M-step and one iteration, and only the best
-    goes on: a restart then costs about a third of a run, not a whole one.""",
+    compared early, and only the best goes on: networks after their first
+    M-step and one iteration (a restart costs about a third of a run),
+    boosting after its first M-step (a fifth of its trees).""",
     "max_iter": """\
 max_iter : int, default=100
     EM iterations per run.""",

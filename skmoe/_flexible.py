@@ -66,19 +66,21 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 #: of a run (from the initial partition), and by each later one.
 NETWORK_SHARES = (0.25, 0.05)
 
-#: With such experts, ``n_init`` runs are compared after this many EM
-#: iterations (past the first M-step) and only the best goes on: a run
-#: spends most of its cost, and settles its partition, in its first
-#: M-steps (a quarter of a network's epochs in the first), so that a full
-#: run per restart would multiply the fit's time by ``n_init``.
-SCREEN_ITERATIONS = 1
-
 #: The same for boosting (trees): a fifth on the start's responsibilities,
 #: then all the rest at the next M-step. Trees are never unlearnt: those
 #: grown on a rough partition stay in the model, so few are spent on it,
 #: and each continued fit evaluates all trees on the training rows before
 #: growing new ones (and the E-step again): two slices in all.
 BOOSTING_SHARES = (0.2, 1.0)
+
+#: With such experts, ``n_init`` runs are compared after this many EM
+#: iterations past the first M-step, and only the best goes on: a run
+#: spends most of its cost in its first M-steps, so that a full run per
+#: restart would multiply the fit's time by ``n_init``. Networks (a quarter
+#: of their epochs in the first M-step, a twentieth per later one) after
+#: one; boosting (a fifth of its trees, then all the rest) after none.
+NETWORK_SCREEN = 1
+BOOSTING_SCREEN = 0
 
 #: Weight, relative to the largest, of the rows that take part in a fit only
 #: so that every bin of a boosting expert's features is present.
@@ -100,6 +102,9 @@ class Continuation(NamedTuple):
     shares : tuple of float
         Share of the budget spent by the first M-step of a run, and by each
         later one.
+    screen : int
+        EM iterations after which ``n_init`` runs are compared (the screen
+        of ``NETWORK_SCREEN`` and ``BOOSTING_SCREEN``).
     max_bins : int or None
         Bins per feature of experts fitted on binned features (histogram
         boosting), else None.
@@ -109,6 +114,7 @@ class Continuation(NamedTuple):
     cumulative: bool
     working: dict
     shares: tuple
+    screen: int
     max_bins: object = None
 
 
@@ -130,7 +136,7 @@ def continuation(estimator):
         if params["solver"] == "lbfgs" or params["early_stopping"]:
             return None
         working = {"warm_start": True, "n_iter_no_change": np.iinfo(np.int32).max}
-        return Continuation("max_iter", False, working, NETWORK_SHARES)
+        return Continuation("max_iter", False, working, NETWORK_SHARES, NETWORK_SCREEN)
     if kind in (HistGradientBoostingRegressor, HistGradientBoostingClassifier):
         categorical = params["categorical_features"]
         # Only numeric features are binned (an array of indices or a mask
@@ -142,12 +148,19 @@ def continuation(estimator):
             return None
         working = {"warm_start": True, "early_stopping": False}
         return Continuation(
-            "max_iter", True, working, BOOSTING_SHARES, params["max_bins"]
+            "max_iter",
+            True,
+            working,
+            BOOSTING_SHARES,
+            BOOSTING_SCREEN,
+            params["max_bins"],
         )
     if kind in (GradientBoostingRegressor, GradientBoostingClassifier):
         if params["n_iter_no_change"] is not None:
             return None
-        return Continuation("n_estimators", True, {"warm_start": True}, BOOSTING_SHARES)
+        return Continuation(
+            "n_estimators", True, {"warm_start": True}, BOOSTING_SHARES, BOOSTING_SCREEN
+        )
     return None
 
 

@@ -339,15 +339,20 @@ class FusedEngine:
         direction, decrement, objective = self._gate_step()
         penalty = self.gate.penalty
         step = 1.0 if decrement > 0 else 0.0
-        expert_steps = np.ones(proposal.shape[1])
+        expert_steps = np.isfinite(proposal).all(axis=0).astype(np.float64)
         halvings = 0
         while True:
             candidate = self.gate_coef + step * direction
             expert_coef = proposal
             if reference is not None:
-                expert_coef = self.expert_coef + expert_steps * (
-                    proposal - self.expert_coef
-                )
+                # A step of 0 keeps the weights, even where the proposal
+                # is not finite (a singular or overflowed system).
+                with np.errstate(invalid="ignore", over="ignore"):
+                    expert_coef = np.where(
+                        expert_steps > 0,
+                        self.expert_coef + expert_steps * (proposal - self.expert_coef),
+                        self.expert_coef,
+                    )
             gather = halvings > 0 or self.stale + 1 >= self.refresh
             stats = self._pass(
                 candidate, expert_coef, dispersion, self.current, self.previous, gather

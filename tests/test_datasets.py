@@ -54,11 +54,35 @@ def test_make_moe_classification_expert_degree():
     X, y, regimes = make_moe_classification(
         n_samples=4000, expert_sharpness=20.0, return_regimes=True, random_state=0
     )
-    # Degree 1 is the original draw: the same data as before the parameter.
+    # Degree 1 is the original draw: the same data as before the parameter
+    # (labels pinned from the version without it).
     X1, y1 = make_moe_classification(
         n_samples=4000, expert_sharpness=20.0, expert_degree=1, random_state=0
     )
     np.testing.assert_array_equal(y, y1)
+    assert y[:20].tolist() == [
+        0,
+        1,
+        1,
+        0,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        0,
+        0,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1,
+    ]
+    assert int(y.sum()) == 3499
     X2, y2, regimes2 = make_moe_classification(
         n_samples=4000,
         expert_sharpness=20.0,
@@ -78,5 +102,6 @@ def test_make_moe_classification_expert_degree():
     rows = regimes == np.bincount(regimes).argmax()
     assert linear_accuracy(y, rows) > 0.95
     assert linear_accuracy(y2, rows) < 0.85
-    with pytest.raises(ValueError, match="expert_degree"):
-        make_moe_classification(expert_degree=0)
+    for bad in (0, True, 1.5, "2"):
+        with pytest.raises(ValueError, match="expert_degree"):
+            make_moe_classification(expert_degree=bad)

@@ -277,3 +277,32 @@ def test_fused_glm_engine_with_ridge_experts(family_name):
     assert fused.log_likelihood == pytest.approx(general.log_likelihood, rel=1e-8)
     for expert, other in zip(ours.experts, theirs.experts):
         np.testing.assert_allclose(expert.coef_, other.coef_, rtol=1e-4, atol=1e-6)
+
+
+def test_fused_glm_step_with_a_non_finite_proposal_keeps_the_weights():
+    # A singular or overflowed IRLS system gives no step for that expert:
+    # its weights stay, the others move, the likelihood stays finite.
+    from unittest import mock
+
+    from skmoe import _fused
+
+    data, start, parts, family, (mean, scale) = _glm_setup("poisson")
+    experts, gate = parts()
+    engine = FusedEngine(data, experts, gate, family, mean, scale, kernels=_xp)
+    engine.set_responsibilities(start)
+    before = engine.expert_coef.copy()
+
+    solve_ridge = _fused.solve_ridge
+    with mock.patch.object(
+        _fused, "solve_ridge", side_effect=lambda *a: _nan_first(solve_ridge(*a))
+    ):
+        values = [engine.step() for _ in range(3)]
+    assert np.all(np.isfinite(values))
+    np.testing.assert_array_equal(engine.expert_coef[:, 0], before[:, 0])
+    assert not np.allclose(engine.expert_coef[:, 1], before[:, 1])
+
+
+def _nan_first(proposal):
+    proposal = proposal.copy()
+    proposal[:, 0] = np.nan
+    return proposal

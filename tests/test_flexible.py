@@ -28,6 +28,7 @@ from skmoe._flexible import (
     slice_size,
 )
 from skmoe._init import spline_mixture_start
+from skmoe.datasets import make_moe_regression
 
 
 @pytest.fixture(autouse=True)
@@ -404,3 +405,29 @@ def test_network_restarts_are_screened(monkeypatch):
     # of each of the 2 networks), where full runs would triple the count.
     assert counts[1] > 8
     assert counts[3] <= counts[1] + 2 * 4 + 4
+
+
+@pytest.mark.parametrize(
+    "expert, screen",
+    [
+        (MLPRegressor(hidden_layer_sizes=(4,), max_iter=20, random_state=0), 1),
+        (HistGradientBoostingRegressor(max_iter=10), 0),
+        (LinearRegression(), None),
+    ],
+)
+def test_restarts_are_screened_where_the_first_m_steps_cost_most(expert, screen):
+    # Networks are compared after one iteration, boosting after its first
+    # M-step (a fifth of its trees; the next grows the rest), other experts
+    # run to the end.
+    from unittest import mock
+
+    from skmoe import _base
+
+    X, y = make_moe_regression(n_samples=300, n_experts=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with mock.patch.object(_base, "fit_em", wraps=_base.fit_em) as driver:
+            MixtureOfExpertsRegressor(
+                expert, n_experts=2, n_init=2, max_iter=5, random_state=0
+            ).fit(X, y)
+    assert driver.call_args.kwargs["screen_iter"] == screen

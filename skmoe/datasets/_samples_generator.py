@@ -149,7 +149,11 @@ def make_moe_classification(
     >>> sorted(set(y.tolist()))
     [0, 1]
     """
-    if not isinstance(expert_degree, Integral) or expert_degree < 1:
+    if (
+        not isinstance(expert_degree, Integral)
+        or isinstance(expert_degree, bool)
+        or expert_degree < 1
+    ):
         raise ValueError(
             f"expert_degree must be a positive integer; got {expert_degree!r}."
         )
