@@ -3,12 +3,11 @@ Poisson (the regressor with ``likelihood="poisson"``)."""
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from sklearn.utils import check_random_state
 
 from ._array_utils import to_host
 from ._glm_information import standard_errors
-from ._inference import match_experts, warm_refit
+from ._inference import coefficient_frame, match_experts, warm_refit
 
 
 def glm_parameters(moe, kind):
@@ -107,14 +106,6 @@ def glm_summary(moe, kind, data, method, n_boot, random_state):
                 _matched(glm_parameters(replicate, kind), reference, n_experts, block)
             )
         error = np.std(replicates, axis=0, ddof=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = theta / error
-    return pd.DataFrame(
-        {
-            "estimate": theta,
-            "std_error": error,
-            "z": z,
-            "p_value": 2.0 * stats.norm.sf(np.abs(z)),
-        },
-        index=_index(n_experts, outputs, data["names"], data["gate_names"]),
+    return coefficient_frame(
+        theta, error, _index(n_experts, outputs, data["names"], data["gate_names"])
     )

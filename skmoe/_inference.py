@@ -116,7 +116,16 @@ def _table(
             index.append((f"gate {k}", term))
             keep.append(position)
             position += 1
-    estimate, std_error = theta[keep], std_error[keep]
+    return coefficient_frame(
+        theta[keep],
+        std_error[keep],
+        pd.MultiIndex.from_tuples(index, names=["part", "term"]),
+    )
+
+
+def coefficient_frame(estimate, std_error, index):
+    """The coefficient table: estimates, standard errors, z and two-sided
+    normal p-values, one row per entry of ``index``."""
     with np.errstate(divide="ignore", invalid="ignore"):
         z = estimate / std_error
     return pd.DataFrame(
@@ -126,7 +135,7 @@ def _table(
             "z": z,
             "p_value": 2.0 * stats.norm.sf(np.abs(z)),
         },
-        index=pd.MultiIndex.from_tuples(index, names=["part", "term"]),
+        index=index,
     )
 
 

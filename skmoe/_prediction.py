@@ -186,13 +186,10 @@ class PredictionMixin:
         log_gate, log_expert, sample_weight = self._log_joint(X, y, "log_likelihood")
         return self._kernels.e_step(log_gate, log_expert, sample_weight)[1]
 
-    def _log_joint(self, X, y, method):
-        """``log g_k(x_i)`` and ``log p_k(y_i | x_i)``, (n, K) each, and unit
-        sample weights, at the fitted parameters."""
-        X = self._validate_X(X, method)
-        y = to_device(self._encode_targets(y, X.shape[0]), X)
-        engine = GeneralEngine(
-            self._data(X, y),
+    def _fitted_engine(self, data):
+        """The general engine at the fitted parameters, on ``data``."""
+        return GeneralEngine(
+            data,
             self.experts_,
             self.gate_,
             self._expert_model(),
@@ -200,6 +197,13 @@ class PredictionMixin:
             kernels=self._kernels,
             dispersion=self._fitted_dispersion(),
         )
+
+    def _log_joint(self, X, y, method):
+        """``log g_k(x_i)`` and ``log p_k(y_i | x_i)``, (n, K) each, and unit
+        sample weights, at the fitted parameters."""
+        X = self._validate_X(X, method)
+        y = to_device(self._encode_targets(y, X.shape[0]), X)
+        engine = self._fitted_engine(self._data(X, y))
         log_gate = self.gate_.log_proba(engine.gate_input, self._kernels)
         return log_gate, engine.log_expert(), engine.data.sample_weight
 
