@@ -37,14 +37,14 @@ from ._engines import GeneralEngine, weighted_scaling
 from ._experts import batched_kind, make_experts
 from ._features import resolve_columns, take_columns
 from ._flexible import continuation
-from ._fused import FUSED_GLM_POWERS, FusedEngine
+from ._fused import FusedEngine, fused_experts
 from ._gate import SoftmaxGate, make_gate
 from ._init import (
     check_initial_responsibilities,
     initial_responsibilities,
     spline_mixture_start,
 )
-from ._losses import glm_power
+from ._losses import likelihood_of
 from ._online import step_size, stepwise_em_step
 from ._prediction import PredictionMixin
 
@@ -166,6 +166,14 @@ class BaseMixtureOfExperts(
     def _base_estimator(self):
         """The base expert: ``estimator``, or the default when it is None."""
         return self._default_estimator() if self.estimator is None else self.estimator
+
+    def _resolved_likelihood(self):
+        """The likelihood a fit takes: ``likelihood`` with "auto" resolved by
+        the expert's own loss; Gaussian for estimators without the parameter."""
+        likelihood = getattr(self, "likelihood", "gaussian")
+        if likelihood == "auto":
+            likelihood = likelihood_of(self._base_estimator())
+        return likelihood
 
     # -- fitting ------------------------------------------------------------
     def _validate_fit_data(self, X, y, sample_weight):
@@ -322,12 +330,8 @@ class BaseMixtureOfExperts(
 
     def _engine(self, data, experts, gate, family, dispersion=None):
         """The engine of a run: fused where it applies, else the general one."""
-        linear = (self._batched == "regression" and family.name == "gaussian") or (
-            self._batched == "glm"
-            and glm_power(self.estimator_) == FUSED_GLM_POWERS.get(family.name)
-        )
         if (
-            linear
+            fused_experts(self.estimator_, family.name)
             and self._backend != ARRAY_API  # numpy and numba only
             and isinstance(gate, SoftmaxGate)
             and self.routing == "soft"
@@ -452,16 +456,7 @@ class BaseMixtureOfExperts(
         X = self._validate_X(X, "partial_fit")
         y = self._encode_targets(y, X.shape[0])
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
-        data = self._data(X, y, sample_weight)
-        engine = GeneralEngine(
-            data,
-            self.experts_,
-            self.gate_,
-            self._expert_model(),
-            self._family(),
-            kernels=self._kernels,
-            dispersion=self._fitted_dispersion(),
-        )
+        engine = self._fitted_engine(self._data(X, y, sample_weight))
         self._n_chunks = getattr(self, "_n_chunks", 1) + 1
         step = step_size(self._n_chunks)
         targets, classes = self._expert_targets(y)

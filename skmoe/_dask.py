@@ -361,15 +361,7 @@ class DaskEngine(FusedEngine):
             from dask import delayed
 
             source = [delayed(keep_columns)(chunk, keep) for chunk in source]
-        self.gate.weights = self.gate_coef
-        self.gate.keep_experts(keep)
-        self.gate_coef = self.gate.weights
-        self.experts = [expert for expert, kept in zip(self.experts, keep) if kept]
-        self._plan()
-        kept = self.expert_coef
-        if kept is not None:
-            kept = kept[:, np.flatnonzero(keep)]
-        self._start_from(source, kept)
+        self._start_from(source, self._keep(keep))
 
 
 def prepare_dask_data(X, y, sample_weight):

@@ -35,10 +35,9 @@ from ._em import EMReport, fit_em, run_em
 from ._engines import make_training_data
 from ._experts import batched_kind, make_experts
 from ._families import make_family
-from ._fused import FUSED_GLM_POWERS, FusedEngine
+from ._fused import FusedEngine, fused_experts
 from ._gate import make_gate
 from ._init import initial_responsibilities
-from ._losses import glm_power, likelihood_of
 from ._predictive import check_coverage, check_probabilities
 
 
@@ -48,16 +47,8 @@ class DaskMixin:
     def _check_dask_fit(self):
         """TypeError unless the model's EM runs on Dask."""
         gate_ok = self.gate is None or type(self.gate) is LogisticRegression
-        estimator = self._base_estimator()
-        likelihood = self._dask_likelihood()
-        linear = (
-            likelihood == "gaussian" and batched_kind(estimator) == "regression"
-        ) or (
-            batched_kind(estimator) == "glm"
-            and glm_power(estimator) == FUSED_GLM_POWERS.get(likelihood)
-        )
         if not (
-            linear
+            fused_experts(self._base_estimator(), self._resolved_likelihood())
             and is_regressor(self)
             and gate_ok
             and self.routing == "soft"
@@ -80,13 +71,6 @@ class DaskMixin:
                 "partial_fit, such as SGDRegressor)."
             )
 
-    def _dask_likelihood(self):
-        """The likelihood a dask fit takes: ``likelihood``, "auto" resolved."""
-        likelihood = getattr(self, "likelihood", "gaussian")
-        if likelihood == "auto":
-            likelihood = likelihood_of(self._base_estimator())
-        return likelihood
-
     def _fit_dask(self, X, y, sample_weight):
         """Exact EM on the workers; the fitted model is in numpy."""
         self._check_dask_fit()
@@ -103,7 +87,7 @@ class DaskMixin:
                 f"top_k={self.top_k} must be at most n_experts={self.n_experts}."
             )
         data = prepare_dask_data(X, y, sample_weight)
-        likelihood = self._dask_likelihood()
+        likelihood = self._resolved_likelihood()
         # The smallest target says whether the family takes them all.
         make_family(likelihood, data.target_scale).check_targets(
             np.array([data.target_min])

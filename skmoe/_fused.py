@@ -27,6 +27,7 @@ of the data) and the gate's penalty do not move.
 import numpy as np
 
 from ._engines import Parameters
+from ._experts import batched_kind
 from ._glm import fit_glm, fitted_glms, glm_ridge, ridge_penalty
 from ._kernels._xp import target_terms
 from ._linear import (
@@ -36,6 +37,7 @@ from ._linear import (
     solve_linear_experts,
     solve_ridge,
 )
+from ._losses import glm_power
 from ._responsibilities import keep_columns
 from ._solvers import (
     MAX_HALVINGS,
@@ -57,6 +59,16 @@ CURVATURE_REFRESH = 4
 
 #: The Tweedie power of the log-link experts of each fused family.
 FUSED_GLM_POWERS = {"poisson": 1.0, "gamma": 2.0}
+
+
+def fused_experts(estimator, likelihood):
+    """Whether the fused pass fits experts like ``estimator`` under
+    ``likelihood``: LinearRegression or Ridge under the Gaussian one, the
+    log-link GLMs under their own (``FUSED_GLM_POWERS``)."""
+    kind = batched_kind(estimator)
+    if likelihood == "gaussian":
+        return kind == "regression"
+    return kind == "glm" and glm_power(estimator) == FUSED_GLM_POWERS.get(likelihood)
 
 
 class FusedEngine:
@@ -254,15 +266,19 @@ class FusedEngine:
         return self.stats.log_likelihood + self.constant
 
     def remove_experts(self, keep):
+        self.set_responsibilities(keep_columns(self.current, keep), self._keep(keep))
+
+    def _keep(self, keep):
+        """Drop the experts not in ``keep`` from the gate and the experts,
+        plan the gate's steps again; the kept experts' weights (or None)."""
         self.gate.weights = self.gate_coef
         self.gate.keep_experts(keep)
         self.gate_coef = self.gate.weights
         self.experts = [expert for expert, kept in zip(self.experts, keep) if kept]
         self._plan()
-        kept = self.expert_coef
-        if kept is not None:
-            kept = kept[:, np.flatnonzero(keep)]
-        self.set_responsibilities(keep_columns(self.current, keep), kept)
+        if self.expert_coef is None:
+            return None
+        return self.expert_coef[:, np.flatnonzero(keep)]
 
     def _expert_step(self):
         """Where the experts step to, and their dispersions, from the last

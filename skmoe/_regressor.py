@@ -13,7 +13,6 @@ from ._docstrings import fill_doc
 from ._experts import RegressionExperts
 from ._families import LIKELIHOODS, make_family
 from ._glm import GLMExperts
-from ._losses import likelihood_of
 from ._predictive import mixture_interval, mixture_quantiles, mixture_sample
 
 # The fitted attributes each family's parameters go to (rows of the
@@ -185,9 +184,7 @@ default="auto"
         variance = float(sample_weight @ (y - mean) ** 2 / total)
         self._target_mean = mean
         self._target_scale = float(np.sqrt(variance)) if variance > 0 else 1.0
-        likelihood = self.likelihood
-        if likelihood == "auto":
-            likelihood = likelihood_of(self._base_estimator())
+        likelihood = self._resolved_likelihood()
         previous = getattr(self, "likelihood_", likelihood)
         if self.warm_start and hasattr(self, "experts_") and previous != likelihood:
             raise ValueError(

@@ -31,7 +31,7 @@ from ._tiles import (
     tile_log_sum_exp,
     tile_product,
 )
-from ._xp import PASS_FAMILIES, PassStatistics, expert_terms
+from ._xp import PASS_FAMILIES, PassStatistics, expert_terms, pass_log_target
 
 # Rows per block of the parallel reductions.
 _BLOCK = 1024
@@ -456,14 +456,6 @@ def _em_pass(
     return scalars, expert_sums, gradient, curvature, grams
 
 
-def _log_target(family, y, log_target):
-    """``log y`` for Gamma experts (as given, or computed); ``y`` otherwise
-    (not read)."""
-    if family != "gamma":
-        return y
-    return np.log(y) if log_target is None else log_target
-
-
 def em_pass(
     design,
     y,
@@ -487,7 +479,7 @@ def em_pass(
         shared,
         design,
         y,
-        _log_target(family, y, log_target),
+        pass_log_target(family, y, log_target),
         sample_weight,
         gate_coef,
         expert_coef,
@@ -574,7 +566,7 @@ def pass_responsibilities(
     _pass_responsibilities(
         design,
         y,
-        _log_target(family, y, log_target),
+        pass_log_target(family, y, log_target),
         gate_coef,
         expert_coef,
         np.stack(expert_terms(family, dispersion)),

@@ -200,6 +200,14 @@ def expert_terms(family, dispersion):
     return shape * np.log(shape) - special.gammaln(shape), shape
 
 
+def pass_log_target(family, y, log_target):
+    """What the pass reads as ``log y``: for Gamma experts ``log_target``,
+    or ``log y`` computed when it is None; ``y`` otherwise (not read)."""
+    if family != "gamma":
+        return y
+    return np.log(y) if log_target is None else log_target
+
+
 def _expert_fit(family, eta, y, log_target):
     """``fit`` of :func:`expert_terms`, (n, K), and the linear predictors
     (clipped for log links) and their transform the IRLS sums read:
@@ -351,8 +359,7 @@ def em_pass(
     statistics : PassStatistics
     """
     gate_design = design if gate_design is None else gate_design
-    if family == "gamma" and log_target is None:
-        log_target = np.log(y)
+    log_target = pass_log_target(family, y, log_target)
     log_gate = linear_log_softmax(gate_design, gate_coef)
     with np.errstate(over="ignore"):  # a trial step: clipped, then tested
         eta = design @ expert_coef
@@ -424,8 +431,7 @@ def pass_responsibilities(
     out : ndarray of shape (n, K)
         The same numbers as ``em_pass`` writes at these parameters.
     """
-    if family == "gamma" and log_target is None:
-        log_target = np.log(y)
+    log_target = pass_log_target(family, y, log_target)
     fit, _, _ = _expert_fit(family, design @ expert_coef, y, log_target)
     constant, multiplier = expert_terms(family, dispersion)
     joint = linear_log_softmax(design, gate_coef) + constant + multiplier * fit
