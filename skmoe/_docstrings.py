@@ -50,12 +50,14 @@ init : {"tree", "kmeans", "random", "spline"} or array-like of shape \
     features the tree's linear fits cost more than EM, and "tree" starts as
     "kmeans" does. "kmeans": k-means on the standardised ``[X, y]``.
     "random": each sample to the nearest of K random samples. "spline":
-    the gate probabilities of a quick mixture of constant experts whose
-    softmax gate reads additive cubic splines of the features (at most
-    2,000 rows, 15 iterations); meant for flexible experts (networks,
-    boosting), which can fit any split of the data and so keep whichever
-    one EM starts from: constant experts cannot, and their gate finds where
-    the targets change, along oblique or curved boundaries too
+    the gate probabilities of two quick mixtures whose softmax gate reads
+    additive cubic splines of the features (at most 5,000 rows, 20
+    iterations each): constant experts, then additive experts (linear in
+    the same splines) from their gate; meant for flexible experts
+    (networks, boosting), which can fit any split of the data and so keep
+    whichever one EM starts from: these experts cannot, and their gate
+    finds where the targets, then the way they depend on the features,
+    change, along oblique or curved boundaries too
     (``benchmarks/bench_flexible.py``); "tree" starts instead for sparse
     input. An array: given. Restarts after the first (``n_init``) start
     from random partitions, and never twice from one partition.""",

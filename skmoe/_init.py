@@ -9,6 +9,7 @@ from sklearn.base import clone, is_classifier
 from sklearn.cluster import KMeans
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.preprocessing import SplineTransformer
 
 from ._model_tree import apply_linear_tree, fit_linear_tree
@@ -29,13 +30,15 @@ TREE_MAX_ROWS = 10_000
 TREE_MAX_SUMS = 20_000_000
 TREE_MAX_FEATURES = 32
 
-# init="spline": the mixture of constant experts whose gate gives the
-# start is fitted on at most this many rows, for at most this many EM
-# iterations (within the estimator's own max_iter), its gate on splines with
-# this many knots per feature.
-SPLINE_START_MAX_ROWS = 2_000
-SPLINE_START_MAX_ITER = 15
+# init="spline": the mixtures of constant, then additive experts whose gate
+# gives the start are fitted on at most this many rows, for at most this
+# many EM iterations each (within the estimator's own max_iter), the gate on
+# splines with this many knots per feature; the additive stage runs when
+# the splines number at most this share of the rows.
+SPLINE_START_MAX_ROWS = 5_000
+SPLINE_START_MAX_ITER = 20
 SPLINE_KNOTS = 4
+SPLINE_ADDITIVE_MAX_SHARE = 0.02
 
 
 def check_initial_responsibilities(init, n_samples, n_experts):
@@ -155,15 +158,24 @@ def spline_mixture_start(mixture, X, y, sample_weight, rng):
     """Initial responsibilities of ``init="spline"``, or None.
 
     Experts that can fit anything make EM's partition arbitrary: any split
-    of the data fits, and EM stays near its start. The regimes are found
-    by experts that cannot: a mixture of *constant* experts (DummyRegressor,
-    DummyClassifier), whose softmax gate reads additive cubic splines of
-    the features (``SplineTransformer(n_knots=4)``), so that it can draw
-    curved boundaries (a disc is additive in its two features). It puts the
-    gate where the distribution of the targets changes. It is fitted on at
-    most ``SPLINE_START_MAX_ROWS`` rows for at most ``SPLINE_START_MAX_ITER``
-    iterations from k-means; its gate probabilities on every row are the
-    start.
+    of the data fits, and EM stays near its start. The regimes are found in
+    two stages by experts that cannot fit anything, under a softmax gate
+    that reads additive cubic splines of the features
+    (``SplineTransformer(n_knots=4)``), so that it can draw curved
+    boundaries (a disc is additive in its two features):
+
+    1. a mixture of *constant* experts (DummyRegressor, DummyClassifier),
+       from k-means: its gate goes where the distribution of the targets
+       changes;
+    2. from its gate, a mixture of *additive* experts (LinearRegression,
+       LogisticRegression on the same splines): it moves the gate to where
+       the way the targets depend on the features changes, which constant
+       experts cannot see. Skipped when the splines are too many for the
+       rows (more than ``SPLINE_ADDITIVE_MAX_SHARE`` of them).
+
+    Both are fitted on at most ``SPLINE_START_MAX_ROWS`` rows for at most
+    ``SPLINE_START_MAX_ITER`` iterations each; the last gate's
+    probabilities on every row are the start.
 
     Parameters
     ----------
@@ -178,8 +190,8 @@ def spline_mixture_start(mixture, X, y, sample_weight, rng):
     Returns
     -------
     responsibilities : ndarray of shape (n, n_experts) or None
-        None if X is sparse or constant, or the mixture lost experts (then
-        the tree starts).
+        None if X is sparse or constant, or the mixture of constant experts
+        lost experts (then the tree starts).
     """
     if sparse.issparse(X):
         return None
@@ -192,11 +204,31 @@ def spline_mixture_start(mixture, X, y, sample_weight, rng):
     splines = SplineTransformer(n_knots=SPLINE_KNOTS, include_bias=False)
     splines.fit(X[rows][:, varying])
     features = splines.transform(X[:, varying])
-    constant = DummyClassifier() if is_classifier(mixture) else DummyRegressor()
+    classifier = is_classifier(mixture)
+    constant = DummyClassifier() if classifier else DummyRegressor()
+    helper = _start_helper(mixture, constant, "kmeans", rng)
+    fit = {"X": features[rows], "y": y[rows], "sample_weight": sample_weight[rows]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        helper.fit(**fit)
+        if helper.n_experts_ < mixture.n_experts:
+            return None
+        if features.shape[1] <= SPLINE_ADDITIVE_MAX_SHARE * len(rows):
+            additive = LogisticRegression() if classifier else LinearRegression()
+            start = helper.gate_proba(features[rows])
+            refined = _start_helper(mixture, additive, start, rng).fit(**fit)
+            if refined.n_experts_ == mixture.n_experts:
+                helper = refined
+    return np.asarray(helper.gate_proba(features), dtype=np.float64)
+
+
+def _start_helper(mixture, estimator, init, rng):
+    """A clone of ``mixture`` with ``estimator`` experts and the built-in
+    gate, for a short EM run on spline features."""
     helper = clone(mixture).set_params(
-        estimator=constant,
+        estimator=estimator,
         gate=None,
-        init="kmeans",
+        init=init,
         n_init=1,
         warm_start=False,
         verbose=0,
@@ -208,10 +240,4 @@ def spline_mixture_start(mixture, X, y, sample_weight, rng):
     # The helper sees spline features, and has its own experts' family.
     defaults = {"likelihood": "auto", "gate_features": None, "expert_features": None}
     known = helper.get_params()
-    helper.set_params(**{k: v for k, v in defaults.items() if k in known})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        helper.fit(features[rows], y[rows], sample_weight=sample_weight[rows])
-    if helper.n_experts_ < mixture.n_experts:
-        return None
-    return np.asarray(helper.gate_proba(features), dtype=np.float64)
+    return helper.set_params(**{k: v for k, v in defaults.items() if k in known})

@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+from numpy.random import RandomState
 from scipy import sparse
 from sklearn.base import clone
 from sklearn.ensemble import (
@@ -17,7 +18,7 @@ from sklearn.neighbors import KNeighborsRegressor
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from threadpoolctl import threadpool_limits
 
-from skmoe import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor
+from skmoe import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor, _init
 from skmoe._em import fit_em
 from skmoe._experts import ExpertFitWarning
 from skmoe._flexible import (
@@ -264,6 +265,39 @@ def test_spline_start_finds_the_regimes(kind):
     agreement = np.mean((start[:, 0] > 0.5) == regime)
     assert max(agreement, 1 - agreement) > 0.8
     np.testing.assert_allclose(start.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("kind", ["oblique", "disc"])
+def test_additive_stage_of_the_spline_start(kind, monkeypatch):
+    """The additive experts move the gate to where the experts' functions
+    change: a tenth of the errors of the constant experts' gate alone."""
+    X, y, regime = _regimes(n_samples=2000, kind=kind)
+    moe = MixtureOfExpertsRegressor(n_experts=2, random_state=0)
+
+    def errors():
+        start = spline_mixture_start(moe, X, y, np.ones(len(y)), RandomState(0))
+        agreement = np.mean((start[:, 0] > 0.5) == regime)
+        return min(agreement, 1 - agreement)
+
+    staged = errors()
+    monkeypatch.setattr(_init, "SPLINE_ADDITIVE_MAX_SHARE", 0.0)
+    constant = errors()
+    assert staged < 0.01
+    assert staged < 0.1 * constant
+
+
+def test_spline_start_skips_the_additive_stage_on_few_rows(monkeypatch):
+    """More splines than SPLINE_ADDITIVE_MAX_SHARE of the rows: the gate of
+    the constant experts is the start."""
+    X, y, _ = _regimes(n_samples=300, kind="disc")
+    moe = MixtureOfExpertsRegressor(n_experts=2, random_state=0)
+    start = spline_mixture_start(moe, X, y, np.ones(len(y)), RandomState(0))
+    monkeypatch.setattr(_init, "SPLINE_ADDITIVE_MAX_SHARE", 0.0)
+    constant = spline_mixture_start(moe, X, y, np.ones(len(y)), RandomState(0))
+    np.testing.assert_array_equal(start, constant)
+    monkeypatch.setattr(_init, "SPLINE_ADDITIVE_MAX_SHARE", 1.0)
+    additive = spline_mixture_start(moe, X, y, np.ones(len(y)), RandomState(0))
+    assert not np.allclose(additive, constant)
 
 
 def test_spline_start_in_the_estimators():
