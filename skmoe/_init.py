@@ -7,7 +7,6 @@ import numpy as np
 from scipy import sparse
 from sklearn.base import clone, is_classifier
 from sklearn.cluster import KMeans
-from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.preprocessing import SplineTransformer
@@ -164,9 +163,9 @@ def spline_mixture_start(mixture, X, y, sample_weight, rng):
     (``SplineTransformer(n_knots=4)``), so that it can draw curved
     boundaries (a disc is additive in its two features):
 
-    1. a mixture of *constant* experts (DummyRegressor, DummyClassifier),
-       from k-means: its gate goes where the distribution of the targets
-       changes;
+    1. a mixture of *constant* experts (LinearRegression or
+       LogisticRegression on no features), from k-means: its gate goes
+       where the distribution of the targets changes;
     2. from its gate, a mixture of *additive* experts (LinearRegression,
        LogisticRegression on the same splines): it moves the gate to where
        the way the targets depend on the features changes, which constant
@@ -204,27 +203,26 @@ def spline_mixture_start(mixture, X, y, sample_weight, rng):
     splines = SplineTransformer(n_knots=SPLINE_KNOTS, include_bias=False)
     splines.fit(X[rows][:, varying])
     features = splines.transform(X[:, varying])
-    classifier = is_classifier(mixture)
-    constant = DummyClassifier() if classifier else DummyRegressor()
-    helper = _start_helper(mixture, constant, "kmeans", rng)
+    linear = LogisticRegression() if is_classifier(mixture) else LinearRegression()
     fit = {"X": features[rows], "y": y[rows], "sample_weight": sample_weight[rows]}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        helper.fit(**fit)
+        # Linear experts on no features: constants, in the one-pass engine.
+        helper = _start_helper(mixture, linear, "kmeans", [], rng).fit(**fit)
         if helper.n_experts_ < mixture.n_experts:
             return None
         if features.shape[1] <= SPLINE_ADDITIVE_MAX_SHARE * len(rows):
-            additive = LogisticRegression() if classifier else LinearRegression()
             start = helper.gate_proba(features[rows])
-            refined = _start_helper(mixture, additive, start, rng).fit(**fit)
+            refined = _start_helper(mixture, linear, start, None, rng).fit(**fit)
             if refined.n_experts_ == mixture.n_experts:
                 helper = refined
     return np.asarray(helper.gate_proba(features), dtype=np.float64)
 
 
-def _start_helper(mixture, estimator, init, rng):
-    """A clone of ``mixture`` with ``estimator`` experts and the built-in
-    gate, for a short EM run on spline features."""
+def _start_helper(mixture, estimator, init, expert_features, rng):
+    """A clone of ``mixture`` with ``estimator`` experts on
+    ``expert_features`` and the built-in gate, for a short EM run on spline
+    features."""
     helper = clone(mixture).set_params(
         estimator=estimator,
         gate=None,
@@ -238,6 +236,10 @@ def _start_helper(mixture, estimator, init, rng):
         random_state=rng.randint(np.iinfo(np.int32).max),
     )
     # The helper sees spline features, and has its own experts' family.
-    defaults = {"likelihood": "auto", "gate_features": None, "expert_features": None}
+    features = {
+        "likelihood": "auto",
+        "gate_features": None,
+        "expert_features": expert_features,
+    }
     known = helper.get_params()
-    return helper.set_params(**{k: v for k, v in defaults.items() if k in known})
+    return helper.set_params(**{k: v for k, v in features.items() if k in known})
