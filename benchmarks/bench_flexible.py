@@ -7,7 +7,8 @@ nonlinear function of x1 and x2, and the regimes differ by a jump:
 - ``step``: the regime switches at x0 > 0.3 (an axis-aligned boundary);
 - ``oblique``: at x0 + x3 > 0.3 (a linear boundary across the axes);
 - ``disc``: inside the disc x0^2 + x3^2 < 0.5 (a curved boundary: the
-  mixtures take ``gate=MLPGate()``).
+  mixtures take a nonlinear gate, ``gate=MLPGate()`` and, in a row of its
+  own, ``gate=SplineGate()``).
 
 Test RMSE is measured against the noiseless function. Mixtures have two
 experts of half the single model's width (MLP) or the same settings
@@ -43,7 +44,12 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-from skmoe import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor, MLPGate
+from skmoe import (
+    MixtureOfExpertsClassifier,
+    MixtureOfExpertsRegressor,
+    MLPGate,
+    SplineGate,
+)
 from skmoe.datasets import make_moe_classification
 
 warnings.simplefilter("ignore", ConvergenceWarning)
@@ -82,10 +88,12 @@ def rmse(model, X, truth):
     return float(np.sqrt(np.mean((model.predict(X) - truth) ** 2)))
 
 
-def regression_rows(kind, family, init, n_samples):
+GATES = {"builtin": None, "mlp": MLPGate(), "spline": SplineGate()}
+
+
+def regression_rows(kind, family, gate, init, n_samples):
     X, y, _, _ = regime_problem(kind, n_samples, 0)
     X_test, _, truth, _ = regime_problem(kind, n_samples, 1)
-    gate = MLPGate() if kind == "disc" else None
     if family == "mlp":
         single = MLPRegressor(hidden_layer_sizes=(32, 32), random_state=0)
         expert = MLPRegressor(hidden_layer_sizes=(16, 16), random_state=0)
@@ -93,7 +101,7 @@ def regression_rows(kind, family, init, n_samples):
         single = HistGradientBoostingRegressor(random_state=0)
         expert = HistGradientBoostingRegressor(random_state=0)
     mixture = MixtureOfExpertsRegressor(
-        expert, n_experts=2, gate=gate, init=init, random_state=0
+        expert, n_experts=2, gate=GATES[gate], init=init, random_state=0
     )
     single, single_time = timed(single, X, y)
     mixture, mixture_time = timed(mixture, X, y)
@@ -102,7 +110,7 @@ def regression_rows(kind, family, init, n_samples):
     path = np.asarray(mixture.log_likelihood_path_)
     worst_dip = float(np.min(np.diff(path))) if len(path) > 1 else 0.0
     return (
-        f"| {kind} | {family} | {single_rmse:.4f} | {mixture_rmse:.4f} | "
+        f"| {kind} | {family} | {gate} | {single_rmse:.4f} | {mixture_rmse:.4f} | "
         f"{mixture_rmse / single_rmse:.2f} | {single_time:.2f} | {mixture_time:.2f} | "
         f"{mixture_time / single_time:.1f} | {mixture.n_iter_} | {worst_dip:.2g} |"
     )
@@ -135,7 +143,8 @@ def classification_row(init, n_samples):
     single_acc = single.score(X_test, y_test)
     mixture_acc = mixture.score(X_test, y_test)
     return (
-        f"| classifier | mlp | acc {single_acc:.4f} | acc {mixture_acc:.4f} | "
+        f"| classifier | mlp | builtin | acc {single_acc:.4f} | "
+        f"acc {mixture_acc:.4f} | "
         f"{(1 - mixture_acc) / (1 - single_acc):.2f} (errors) | {single_time:.2f} | "
         f"{mixture_time:.2f} | {mixture_time / single_time:.1f} | {mixture.n_iter_} | |"
     )
@@ -144,7 +153,7 @@ def classification_row(init, n_samples):
 def warm_up():
     """Load every compiled kernel and lazy import once, outside the timings."""
     X, y, _, _ = regime_problem("disc", 300, 2)
-    for gate in (None, MLPGate(max_iter=2)):
+    for gate in (None, MLPGate(max_iter=2), SplineGate()):
         for expert in (
             MLPRegressor(hidden_layer_sizes=(4,), max_iter=5),
             HistGradientBoostingRegressor(max_iter=5),
@@ -172,14 +181,15 @@ def main():
         f"load {os.getloadavg()[0]:.2f}\n"
     )
     print(
-        "| problem | experts | single RMSE | mixture RMSE | ratio | single s | "
+        "| problem | experts | gate | single RMSE | mixture RMSE | ratio | single s | "
         "mixture s | time ratio | EM iterations | worst dip of log-lik |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for kind in args.problems.split(","):
+        gates = ("mlp", "spline") if kind == "disc" else ("builtin",)
         for family in ("mlp", "hgb"):
-            if family in only:
-                print(regression_rows(kind, family, args.init, args.n_samples))
+            for gate in gates if family in only else ():
+                print(regression_rows(kind, family, gate, args.init, args.n_samples))
     if "clf" in only:
         print(classification_row(args.init, args.n_samples))
     print(f"\nload after: {os.getloadavg()[0]:.2f}")

@@ -71,6 +71,7 @@ class MixtureOfExpertsClassifier(ClassifierMixin, BaseMixtureOfExperts):
     See Also
     --------
     MixtureOfExpertsRegressor : The same model for regression.
+    skmoe.SplineGate : An additive spline gate for curved regime boundaries.
     skmoe.MLPGate : A neural gate for curved regime boundaries.
 
     Examples

@@ -18,7 +18,10 @@ gate : classifier, default=None
     LogisticRegression's units (``C=np.inf``: none). Any other classifier
     with ``predict_proba`` and a ``sample_weight`` in its ``fit`` is fitted
     on the responsibilities as soft targets (each sample once per expert,
-    weighted by its responsibility).""",
+    weighted by its responsibility). :class:`~skmoe.SplineGate` (additive
+    splines of the features) and :class:`~skmoe.MLPGate` (a neural
+    network) draw curved boundaries; they are trained on the
+    responsibilities directly.""",
     "gate_features": """\
 gate_features : list of int or str, array-like of bool, callable or None, \
 default=None
@@ -145,7 +148,7 @@ n_experts_ : int
     Experts in the fitted model: ``n_experts`` minus those removed (see
     ``min_expert_weight``). Every per-expert attribute has this length.""",
     "gate_": """\
-gate_ : SoftmaxGate or ClassifierGate
+gate_ : SoftmaxGate, ClassifierGate, SplineGate or MLPGate
     The fitted gate; ``gate_.predict_proba(X)`` equals ``gate_proba(X)``.""",
     "expert_weights_": """\
 expert_weights_ : ndarray of shape (`n_experts_`,)

@@ -16,7 +16,6 @@ from sklearn.utils.validation import has_fit_parameter
 
 from ._array_utils import device, is_numpy, namespace, to_device, to_host
 from ._kernels import _xp
-from ._mlp_gate import MLPGate
 from ._solvers import CURVATURE_ROWS, GATE_NEWTON_BUDGET, fit_multinomial
 
 #: Inverse strength of the default gate penalty, ``1 / (2 C) * ||W||^2`` on
@@ -252,16 +251,19 @@ def make_gate(gate, n_experts, feature_mean, feature_scale, random_state=None):
     """The gate object for the ``gate`` parameter of the estimators.
 
     None and ``LogisticRegression`` give the built-in :class:`SoftmaxGate`;
-    an :class:`~skmoe.MLPGate` is cloned and initialised (seeded from
-    ``random_state`` when it has none of its own); any other classifier is
-    wrapped in a :class:`ClassifierGate`.
+    a gate that speaks the EM protocol itself (:class:`~skmoe.MLPGate`,
+    :class:`~skmoe.SplineGate`: ``initialize`` and ``m_step``) is cloned and
+    initialised (seeded from ``random_state`` when it has no seed of its
+    own); any other classifier is wrapped in a :class:`ClassifierGate`.
     """
     if gate is None:
         return SoftmaxGate(n_experts, feature_mean, feature_scale)
-    if isinstance(gate, MLPGate):
+    if all(callable(getattr(gate, name, None)) for name in ("initialize", "m_step")):
         seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
         return clone(gate).initialize(
-            n_experts, feature_mean.shape[0], gate.random_state or seed
+            n_experts,
+            feature_mean.shape[0],
+            getattr(gate, "random_state", None) or seed,
         )
     if type(gate) is LogisticRegression:
         params = gate.get_params()

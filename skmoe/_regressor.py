@@ -106,6 +106,7 @@ default="auto"
     See Also
     --------
     MixtureOfExpertsClassifier : The same model for classification.
+    skmoe.SplineGate : An additive spline gate for curved regime boundaries.
     skmoe.select_n_experts : Choose the number of experts by BIC, AIC or ICL.
 
     Examples
