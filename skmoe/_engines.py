@@ -18,6 +18,7 @@ import numpy as np
 from scipy import sparse
 
 from ._array_utils import device, is_numpy, namespace, to_host
+from ._flexible import continuation
 from ._responsibilities import keep_columns, route
 
 
@@ -139,6 +140,14 @@ class GeneralEngine:
         self.experts = experts
         self.gate = gate
         self.expert_model = expert_model
+        # Boosting experts keep every tree they grow: the first M-step of a
+        # run fits the gate to convergence on the start, so that the trees of
+        # their next slice grow on sharp responsibilities (one Newton step
+        # from zero weights blurs them). Networks, which unlearn, gain nothing.
+        self.full_first_gate_step = any(
+            getattr(continuation(expert), "cumulative", False) for expert in experts
+        )
+        self.first_m_step = False
         self.family = family
         self.kernels = kernels
         self.routing = routing
@@ -156,6 +165,7 @@ class GeneralEngine:
 
     def set_responsibilities(self, responsibilities):
         self.responsibilities = responsibilities
+        self.first_m_step = True
 
     def remove_experts(self, keep):
         self.experts = [expert for expert, kept in zip(self.experts, keep) if kept]
@@ -193,8 +203,13 @@ class GeneralEngine:
         )
         log_expert = self.family.log_density(data.y, predictions, self.dispersion)
         self.gate.m_step(
-            self.gate_input, responsibilities, data.sample_weight, self.kernels
+            self.gate_input,
+            responsibilities,
+            data.sample_weight,
+            self.kernels,
+            full=self.first_m_step and self.full_first_gate_step,
         )
+        self.first_m_step = False
         return log_expert
 
     def e_step(self, log_expert=None):

@@ -3,9 +3,11 @@
 A gate is fitted on soft targets, the responsibilities of the E-step, and
 answers log-probabilities of shape (n, K). The EM engines talk to every gate
 through one protocol: ``m_step(inputs, responsibilities, sample_weight,
-kernels)``, ``log_proba(inputs, kernels)``, ``keep_experts(keep)`` and
-``n_parameters``, where the inputs are the standardised design matrix with
-a column of ones (``uses_design``) or the raw features.
+kernels, full)`` (``full``: fit to convergence, as at the first M-step of a
+run, rather than take one step), ``log_proba(inputs, kernels)``,
+``keep_experts(keep)`` and ``n_parameters``, where the inputs are the
+standardised design matrix with a column of ones (``uses_design``) or the
+raw features.
 """
 
 import numpy as np
@@ -103,8 +105,9 @@ class SoftmaxGate:
         self.penalty = np.append(inverse_c / scale2, 0.0)
         self.free = _free_columns(n_experts, inverse_c > 0)
 
-    def m_step(self, design, responsibilities, sample_weight, kernels=_xp):
-        """Raise the gate's objective on the responsibilities (warm start)."""
+    def m_step(self, design, responsibilities, sample_weight, kernels=_xp, full=False):
+        """Raise the gate's objective on the responsibilities (warm start):
+        ``max_iter`` Newton steps, or to convergence if ``full``."""
         self.weights, _ = fit_multinomial(
             kernels,
             design,
@@ -113,7 +116,7 @@ class SoftmaxGate:
             sample_weight,
             self.penalty,
             free=self.free,
-            max_iter=self.max_iter,
+            max_iter=None if full else self.max_iter,
             newton_budget=self.newton_budget,
             curvature_rows=self.curvature_rows,
         )
@@ -200,8 +203,9 @@ class ClassifierGate:
 
     uses_design = False
 
-    def m_step(self, X, responsibilities, sample_weight, kernels=None):
-        """Refit the classifier on the responsibilities as soft targets."""
+    def m_step(self, X, responsibilities, sample_weight, kernels=None, full=False):
+        """Refit the classifier on the responsibilities as soft targets
+        (always a full M-step)."""
         # Any classifier may only take numpy: it is fitted on host copies.
         X, responsibilities = to_host(X), to_host(responsibilities)
         sample_weight = to_host(sample_weight)

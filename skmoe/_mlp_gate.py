@@ -263,7 +263,7 @@ class MLPGate(BaseEstimator):
         )
         return responsibilities, sample_weight
 
-    def m_step(self, X, responsibilities, sample_weight=None, kernels=None):
+    def m_step(self, X, responsibilities, sample_weight=None, kernels=None, full=False):
         """Raise the gate's objective on the responsibilities, from the current weights.
 
         At most ``max_iter`` L-BFGS iterations; the weights change only if
@@ -281,6 +281,9 @@ class MLPGate(BaseEstimator):
             Non-negative weights; None: ones.
         kernels : {"auto", "numpy", "numba"}, module or None, default=None
             Kernels to run (see :func:`mlp_kernels`); None: ``backend``.
+        full : bool, default=False
+            Accepted for the EM protocol (EM passes True at the first M-step
+            of a run); every M-step already runs L-BFGS up to ``max_iter``.
 
         Returns
         -------

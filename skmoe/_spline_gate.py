@@ -26,9 +26,6 @@ from ._engines import standardised_design, weighted_scaling
 from ._gate import SoftmaxGate
 from ._kernels import _xp
 
-# Newton steps of a standalone fit (EM takes one per M-step).
-FIT_MAX_ITER = 100
-
 
 class SplineGate(BaseEstimator):
     """Additive spline gate of a mixture of experts: softmax of splines.
@@ -162,7 +159,7 @@ class SplineGate(BaseEstimator):
         self._cache = (X, design)
         return design
 
-    def m_step(self, X, responsibilities, sample_weight=None, kernels=_xp):
+    def m_step(self, X, responsibilities, sample_weight=None, kernels=_xp, full=False):
         """One Newton step of the gate's objective, from the current weights.
 
         The first call after :meth:`initialize` fits the spline basis on the
@@ -178,6 +175,9 @@ class SplineGate(BaseEstimator):
             Non-negative weights; None: ones.
         kernels : module, default=skmoe._kernels._xp
             Kernel module of the solver (numpy or numba).
+        full : bool, default=False
+            Newton steps to convergence instead of one: EM asks for it at the
+            first M-step of a run.
 
         Returns
         -------
@@ -186,9 +186,9 @@ class SplineGate(BaseEstimator):
         """
         self._check_initialized()
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        return self._m_step(X, responsibilities, sample_weight, kernels, 1)
+        return self._m_step(X, responsibilities, sample_weight, kernels, full)
 
-    def _m_step(self, X, responsibilities, sample_weight, kernels, max_iter):
+    def _m_step(self, X, responsibilities, sample_weight, kernels, full):
         responsibilities = check_array(
             responsibilities, dtype=np.float64, input_name="responsibilities"
         )
@@ -211,10 +211,9 @@ class SplineGate(BaseEstimator):
                 self.splines_.transform(X[rows]), sample_weight[rows]
             )
             self._softmax = SoftmaxGate(self.n_experts_, mean, scale, C=self.C)
-        self._softmax.max_iter = max_iter
         totals = responsibilities.sum(axis=1, keepdims=True)
         targets = responsibilities / np.where(totals > 0, totals, 1.0)
-        self._softmax.m_step(self._design(X), targets, sample_weight, kernels)
+        self._softmax.m_step(self._design(X), targets, sample_weight, kernels, full)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -241,7 +240,7 @@ class SplineGate(BaseEstimator):
         self.initialize(targets.shape[1], X.shape[1])
         if names is not None:
             self.feature_names_in_ = names
-        self._m_step(X, targets, sample_weight, _xp, FIT_MAX_ITER)
+        self._m_step(X, targets, sample_weight, _xp, full=True)
         self._cache = None
         return self
 

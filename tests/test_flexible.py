@@ -16,10 +16,12 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression
 from sklearn.neighbors import KNeighborsRegressor
 from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.tree import DecisionTreeRegressor
 from threadpoolctl import threadpool_limits
 
 from skmoe import MixtureOfExpertsClassifier, MixtureOfExpertsRegressor, _init
 from skmoe._em import fit_em
+from skmoe._engines import standardised_design, weighted_scaling
 from skmoe._experts import ExpertFitWarning
 from skmoe._flexible import (
     ContinuationState,
@@ -28,7 +30,9 @@ from skmoe._flexible import (
     needs_fit,
     slice_size,
 )
+from skmoe._gate import SoftmaxGate, make_gate
 from skmoe._init import spline_mixture_start
+from skmoe._kernels import _xp
 from skmoe.datasets import make_moe_regression
 
 
@@ -183,6 +187,59 @@ def test_boosting_experts_likelihood_climbs_and_budget_is_spent():
         assert fitted.get_params() == seeded
         assert fitted.n_iter_ == 20  # the user's budget, spent in slices
     assert moe.score(X, y) > 0.8
+
+
+@pytest.mark.parametrize(
+    "expert, first_full",
+    [
+        (HistGradientBoostingRegressor(max_iter=10, random_state=0), True),
+        (MLPRegressor(hidden_layer_sizes=(4,), max_iter=20, random_state=0), False),
+        (DecisionTreeRegressor(max_depth=2, random_state=0), False),
+    ],
+)
+def test_first_gate_step_is_full_for_boosting_experts(expert, first_full, monkeypatch):
+    """Boosting experts keep every tree: the run's first M-step fits the gate
+    to convergence (later ones take one Newton step); networks, which
+    unlearn, and refitted experts take one step from the start."""
+    calls = []
+    m_step = SoftmaxGate.m_step
+
+    def spy(self, *args, full=False, **kwargs):
+        calls.append(full)
+        return m_step(self, *args, full=full, **kwargs)
+
+    monkeypatch.setattr(SoftmaxGate, "m_step", spy)
+    X, y, _ = _regimes(n_samples=400)
+    moe = MixtureOfExpertsRegressor(
+        expert, n_experts=2, max_iter=3, backend="numpy", random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        moe.fit(X, y)
+    assert calls and calls[0] is first_full
+    assert not any(calls[1:])
+
+
+def test_full_first_gate_step_sharpens_the_start():
+    """From sharp start responsibilities, one Newton step from zero weights
+    gives a blurred gate; the full step reaches the objective's optimum
+    (measured: -371 against -301, mean largest probability 0.75 against
+    0.87)."""
+    X, _, regime = _regimes(n_samples=1000)
+    start = np.column_stack([regime, ~regime]).astype(float) * 0.9 + 0.05
+    weight = np.ones(len(X))
+    mean, scale = weighted_scaling(X, weight)
+    design = standardised_design(X, mean, scale)
+    fits = {}
+    for full in (False, True):
+        gate = make_gate(None, 2, mean, scale)
+        log_proba = gate.m_step(design, start, weight, _xp, full=full).log_proba(
+            design, _xp
+        )
+        fits[full] = np.sum(start * log_proba), np.exp(log_proba).max(axis=1).mean()
+    (one_value, one_sharpness), (full_value, full_sharpness) = fits.values()
+    assert full_value > one_value + 0.1 * abs(one_value)
+    assert full_sharpness > one_sharpness + 0.05
 
 
 def test_classic_boosting_experts_continue():
