@@ -361,6 +361,8 @@ class BaseMixtureOfExperts(
         """The fitted attributes from the best run (on ``like``'s device)."""
         self.experts_ = parameters.experts
         self.gate_ = parameters.gate
+        # A gate that keeps its transform of the training matrix lets go.
+        getattr(self.gate_, "clear_cache", lambda: None)()
         self.n_experts_ = len(self.experts_)
         self._store_dispersion(
             None

@@ -96,6 +96,22 @@ def test_state_pickle_clone_and_keep_experts():
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
 
 
+def test_cached_design_follows_the_array_contents():
+    """The design kept for the training matrix is not reused once its values
+    change in place, and the estimators drop it when their fit ends."""
+    X, targets, weight = additive_targets(500)
+    gate = SplineGate().fit(X, targets, weight)
+    X = X.copy()
+    before = gate.predict_proba(X)
+    X[:, 0] = 0.0
+    after = gate.predict_proba(X)
+    np.testing.assert_allclose(after, gate.predict_proba(X.copy()))
+    assert not np.allclose(before, after)
+    X_disc, y, _ = disc_regimes(300, 6)
+    moe = MixtureOfExpertsRegressor(n_experts=2, gate=SplineGate(), random_state=0)
+    assert moe.fit(X_disc, y).gate_._cache is None
+
+
 def test_feature_names_and_inputs_unchanged():
     X, targets, weight = additive_targets(300)
     frame = pd.DataFrame(X, columns=["a", "b"])
