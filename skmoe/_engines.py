@@ -202,12 +202,11 @@ class GeneralEngine:
             data.y, predictions, responsibilities * data.sample_weight[:, None]
         )
         log_expert = self.family.log_density(data.y, predictions, self.dispersion)
+        # ``full`` only when asked for: gates of the older protocol take four
+        # arguments.
+        full = {"full": True} if self.first_m_step and self.full_first_gate_step else {}
         self.gate.m_step(
-            self.gate_input,
-            responsibilities,
-            data.sample_weight,
-            self.kernels,
-            full=self.first_m_step and self.full_first_gate_step,
+            self.gate_input, responsibilities, data.sample_weight, self.kernels, **full
         )
         self.first_m_step = False
         return log_expert

@@ -26,6 +26,11 @@ from ._solvers import CURVATURE_ROWS, GATE_NEWTON_BUDGET, fit_multinomial
 #: (C=100 blurred sharp regime boundaries at n = 100,000: benchmarks/bench_init.py.)
 DEFAULT_GATE_C = 1000.0
 
+#: Newton steps of a full M-step (``m_step(..., full=True)``), until the
+#: solver's tolerance; explicit, since ``max_iter=None`` takes one block step
+#: once the full Hessian is over budget.
+FULL_M_STEP_MAX_ITER = 100
+
 # Floor of gate probabilities from classifiers that may answer exactly 0.
 _LOG_PROBA_FLOOR = np.log(1e-300)
 
@@ -116,7 +121,7 @@ class SoftmaxGate:
             sample_weight,
             self.penalty,
             free=self.free,
-            max_iter=None if full else self.max_iter,
+            max_iter=FULL_M_STEP_MAX_ITER if full else self.max_iter,
             newton_budget=self.newton_budget,
             curvature_rows=self.curvature_rows,
         )
@@ -263,11 +268,10 @@ def make_gate(gate, n_experts, feature_mean, feature_scale, random_state=None):
     if gate is None:
         return SoftmaxGate(n_experts, feature_mean, feature_scale)
     if all(callable(getattr(gate, name, None)) for name in ("initialize", "m_step")):
+        own = getattr(gate, "random_state", None)
         seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
         return clone(gate).initialize(
-            n_experts,
-            feature_mean.shape[0],
-            getattr(gate, "random_state", None) or seed,
+            n_experts, feature_mean.shape[0], seed if own is None else own
         )
     if type(gate) is LogisticRegression:
         params = gate.get_params()

@@ -19,13 +19,13 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
-    _check_sample_weight,
     check_array,
     check_is_fitted,
     validate_data,
 )
 
 from ._backend import kernel_threads
+from ._gate_checks import check_gate_size, check_keep, check_soft_targets
 from ._kernels import _mlp_xp
 
 
@@ -219,9 +219,7 @@ class MLPGate(BaseEstimator):
         self : MLPGate
             The gate itself.
         """
-        for name, value in (("n_experts", n_experts), ("n_features", n_features)):
-            if not isinstance(value, Integral) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+        check_gate_size(n_experts, n_features)
         rng = check_random_state(
             self.random_state if random_state is None else random_state
         )
@@ -248,20 +246,7 @@ class MLPGate(BaseEstimator):
             )
 
     def _validate_targets(self, X, responsibilities, sample_weight):
-        responsibilities = check_array(
-            responsibilities, dtype=np.float64, input_name="responsibilities"
-        )
-        if responsibilities.shape != (X.shape[0], self.n_experts_):
-            raise ValueError(
-                f"responsibilities must have shape ({X.shape[0]}, {self.n_experts_}) "
-                f"(n_samples, n_experts); got {responsibilities.shape}."
-            )
-        if np.any(responsibilities < 0):
-            raise ValueError("responsibilities must be non-negative.")
-        sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=np.float64, ensure_non_negative=True
-        )
-        return responsibilities, sample_weight
+        return check_soft_targets(X, responsibilities, sample_weight, self.n_experts_)
 
     def m_step(self, X, responsibilities, sample_weight=None, kernels=None, full=False):
         """Raise the gate's objective on the responsibilities, from the current weights.
@@ -456,14 +441,7 @@ class MLPGate(BaseEstimator):
             The gate itself.
         """
         self._check_initialized()
-        keep = np.asarray(keep)
-        if keep.dtype != bool or keep.shape != (self.n_experts_,):
-            raise ValueError(
-                f"keep must be a boolean mask of shape ({self.n_experts_},); got "
-                f"dtype {keep.dtype} and shape {keep.shape}."
-            )
-        if not keep.any():
-            raise ValueError("keep must keep at least one expert.")
+        keep = check_keep(keep, self.n_experts_)
         self.coefs_[-1] = self.coefs_[-1][:, keep]
         self.intercepts_[-1] = self.intercepts_[-1][keep]
         self.n_experts_ = int(keep.sum())

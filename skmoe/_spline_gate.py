@@ -16,7 +16,6 @@ from sklearn.exceptions import NotFittedError
 from sklearn.preprocessing import SplineTransformer
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import (
-    _check_sample_weight,
     check_array,
     check_is_fitted,
     validate_data,
@@ -24,6 +23,7 @@ from sklearn.utils.validation import (
 
 from ._engines import standardised_design, weighted_scaling
 from ._gate import SoftmaxGate
+from ._gate_checks import check_gate_size, check_keep, check_soft_targets
 from ._kernels import _xp
 
 
@@ -101,7 +101,7 @@ class SplineGate(BaseEstimator):
     _parameter_constraints: dict = {
         "n_knots": [Interval(Integral, 2, None, closed="left")],
         "degree": [Interval(Integral, 1, None, closed="left")],
-        "C": [Interval(Real, 0, None, closed="neither")],
+        "C": [Interval(Real, 0, np.inf, closed="right")],
     }
 
     def __init__(self, n_knots=5, degree=3, C=1000.0):
@@ -128,9 +128,7 @@ class SplineGate(BaseEstimator):
         self : SplineGate
             The gate itself.
         """
-        for name, value in (("n_experts", n_experts), ("n_features", n_features)):
-            if not isinstance(value, Integral) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+        check_gate_size(n_experts, n_features)
         self.__dict__.pop("feature_names_in_", None)
         self.n_experts_ = int(n_experts)
         self.n_features_in_ = int(n_features)
@@ -146,13 +144,14 @@ class SplineGate(BaseEstimator):
                 "n_features) or fit(X, responsibilities) first."
             )
 
-    def _design(self, X):
+    def _design(self, X, keep=False):
         """Standardised splines of X and a ones column.
 
-        EM asks for the same training rows at every iteration, so the last
-        design is kept: it is reused for the same array object with the
-        same contents (a fingerprint of its values, one cheap pass), until
-        :meth:`clear_cache` (which the estimators call when a fit ends).
+        EM asks for the same training rows at every iteration, so the M-step
+        keeps its design (``keep``): it is reused for the same array object
+        with the same contents (a fingerprint of its values, one cheap
+        pass), until :meth:`clear_cache` (which the estimators call when a
+        fit ends). Predictions read it, never keep theirs.
         """
         fingerprint = _fingerprint(X)
         cache = self._cache
@@ -162,7 +161,8 @@ class SplineGate(BaseEstimator):
         design = standardised_design(
             self.splines_.transform(X), softmax.feature_mean, softmax.feature_scale
         )
-        self._cache = (X, fingerprint, design)
+        if keep:
+            self._cache = (X, fingerprint, design)
         return design
 
     def clear_cache(self):
@@ -206,18 +206,8 @@ class SplineGate(BaseEstimator):
         return self._m_step(X, responsibilities, sample_weight, kernels, full)
 
     def _m_step(self, X, responsibilities, sample_weight, kernels, full):
-        responsibilities = check_array(
-            responsibilities, dtype=np.float64, input_name="responsibilities"
-        )
-        if responsibilities.shape != (X.shape[0], self.n_experts_):
-            raise ValueError(
-                f"responsibilities must have shape ({X.shape[0]}, {self.n_experts_}) "
-                f"(n_samples, n_experts); got {responsibilities.shape}."
-            )
-        if np.any(responsibilities < 0):
-            raise ValueError("responsibilities must be non-negative.")
-        sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        responsibilities, sample_weight = check_soft_targets(
+            X, responsibilities, sample_weight, self.n_experts_
         )
         if self.splines_ is None:
             rows = sample_weight > 0
@@ -230,7 +220,8 @@ class SplineGate(BaseEstimator):
             self._softmax = SoftmaxGate(self.n_experts_, mean, scale, C=self.C)
         totals = responsibilities.sum(axis=1, keepdims=True)
         targets = responsibilities / np.where(totals > 0, totals, 1.0)
-        self._softmax.m_step(self._design(X), targets, sample_weight, kernels, full)
+        design = self._design(X, keep=True)
+        self._softmax.m_step(design, targets, sample_weight, kernels, full)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -323,14 +314,7 @@ class SplineGate(BaseEstimator):
             The gate itself.
         """
         self._check_initialized()
-        keep = np.asarray(keep)
-        if keep.dtype != bool or keep.shape != (self.n_experts_,):
-            raise ValueError(
-                f"keep must be a boolean mask of shape ({self.n_experts_},); got "
-                f"dtype {keep.dtype} and shape {keep.shape}."
-            )
-        if not keep.any():
-            raise ValueError("keep must keep at least one expert.")
+        keep = check_keep(keep, self.n_experts_)
         if self._softmax is not None:
             self._softmax.keep_experts(keep)
         self.n_experts_ = int(keep.sum())
@@ -361,9 +345,7 @@ class SplineGate(BaseEstimator):
 
     def __getstate__(self):
         # The cached design of the training rows is not part of the model.
-        state = super().__getstate__()
-        state["_cache"] = None
-        return state
+        return {**super().__getstate__(), "_cache": None}
 
 
 def _fingerprint(X):

@@ -18,6 +18,7 @@ from skmoe import (
     MLPGate,
     SplineGate,
 )
+from skmoe._gate import SoftmaxGate
 from skmoe._kernels import _numba, _xp
 from skmoe.datasets import load_mcycle
 
@@ -96,6 +97,35 @@ def test_state_pickle_clone_and_keep_experts():
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
 
 
+def test_unpenalised_gate_and_pickling_leaves_the_gate_as_it_is():
+    X, targets, weight = additive_targets(400)
+    unpenalised = SplineGate(C=np.inf).fit(X, targets, weight)
+    penalised = SplineGate().fit(X, targets, weight)
+    floor = cross_entropy(targets, targets, weight)
+    for gate in (unpenalised, penalised):
+        assert floor - cross_entropy(gate.predict_proba(X), targets, weight) < 0.02
+    gate = SplineGate().initialize(3, 2).m_step(X, targets, weight)
+    kept = gate._cache
+    pickle.dumps(gate)
+    assert gate._cache is kept is not None
+
+
+def test_full_m_step_converges_beyond_the_newton_budget():
+    """Over the full Hessian's budget the solver takes block steps; a full
+    M-step still reaches the optimum the full Hessian reaches."""
+    X, targets, weight = additive_targets(600)
+    design = np.column_stack([X, X**2, np.ones(len(X))])
+    mean, scale = np.zeros(4), np.ones(4)
+    values = []
+    for budget, full in ((1e12, True), (1.0, True), (1.0, False)):
+        gate = SoftmaxGate(3, mean, scale, newton_budget=budget)
+        gate.m_step(design, targets, weight, _xp, full=full)
+        values.append(cross_entropy(np.exp(gate.log_proba(design)), targets, weight))
+    optimum, blocks, one_step = values
+    assert blocks == pytest.approx(optimum, abs=1e-5)
+    assert one_step < optimum - 0.05
+
+
 def test_cached_design_follows_the_array_contents():
     """The design kept for the training matrix is not reused once its values
     change in place, and the estimators drop it when their fit ends."""
@@ -140,11 +170,13 @@ def test_bad_parameters_input_and_order():
         gate.m_step(X, -targets)
     with pytest.raises(ValueError, match="n_experts"):
         SplineGate().initialize(0, 2)
+    with pytest.raises(ValueError, match="n_experts"):
+        SplineGate().initialize(True, 2)
 
 
 def test_spline_gate_finds_a_disc_regime_in_em():
-    """The disc regime: the spline gate reaches the neural gate's fit at a
-    fraction of the work, and far above the linear gate."""
+    """The disc regime: the spline gate's fit is far above the linear
+    gate's, and it routes the test rows to their regimes."""
     X, y, inside = disc_regimes(1500, 0)
     X_test, y_test, inside_test = disc_regimes(2000, 1)
     fits = {}
