@@ -19,13 +19,18 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
-    check_array,
     check_is_fitted,
     validate_data,
 )
 
 from ._backend import kernel_threads
-from ._gate_checks import check_gate_size, check_keep, check_soft_targets
+from ._gate_common import (
+    GateProbaMixin,
+    check_gate_size,
+    check_keep,
+    check_soft_targets,
+    initialize_for_fit,
+)
 from ._kernels import _mlp_xp
 
 
@@ -64,7 +69,7 @@ def _kernel_threads(module, n_samples):
     return kernel_threads("numpy" if module is _mlp_xp else "numba", n_samples)
 
 
-class MLPGate(BaseEstimator):
+class MLPGate(GateProbaMixin, BaseEstimator):
     """Neural gate of a mixture of experts: a softmax network fitted by EM.
 
     A multilayer perceptron whose softmax output gives, for each sample, the
@@ -352,12 +357,7 @@ class MLPGate(BaseEstimator):
         self : MLPGate
             The gate itself.
         """
-        X = validate_data(self, X, reset=True, dtype=np.float64)
-        names = getattr(self, "feature_names_in_", None)
-        n_experts = check_array(responsibilities, input_name="responsibilities")
-        self.initialize(n_experts.shape[1], X.shape[1])
-        if names is not None:
-            self.feature_names_in_ = names
+        X = initialize_for_fit(self, X, responsibilities)
         responsibilities, sample_weight = self._validate_targets(
             X, responsibilities, sample_weight
         )
@@ -394,36 +394,6 @@ class MLPGate(BaseEstimator):
                 self._layer_sizes,
                 self.activation,
             )
-
-    def predict_log_proba(self, X):
-        """Predict the log gate probabilities of raw features.
-
-        Parameters
-        ----------
-        X : array-like of shape (n, n_features)
-            Raw features.
-
-        Returns
-        -------
-        log_proba : ndarray of shape (n, n_experts)
-            Rows logsumexp to 0.
-        """
-        return self.log_proba(X)
-
-    def predict_proba(self, X):
-        """Predict the gate probabilities of raw features.
-
-        Parameters
-        ----------
-        X : array-like of shape (n, n_features)
-            Raw features.
-
-        Returns
-        -------
-        proba : ndarray of shape (n, n_experts)
-            Rows sum to 1.
-        """
-        return np.exp(self.log_proba(X))
 
     def keep_experts(self, keep):
         """Drop the output units of removed experts.

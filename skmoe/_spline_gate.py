@@ -16,18 +16,23 @@ from sklearn.exceptions import NotFittedError
 from sklearn.preprocessing import SplineTransformer
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import (
-    check_array,
     check_is_fitted,
     validate_data,
 )
 
 from ._engines import standardised_design, weighted_scaling
 from ._gate import SoftmaxGate
-from ._gate_checks import check_gate_size, check_keep, check_soft_targets
+from ._gate_common import (
+    GateProbaMixin,
+    check_gate_size,
+    check_keep,
+    check_soft_targets,
+    initialize_for_fit,
+)
 from ._kernels import _xp
 
 
-class SplineGate(BaseEstimator):
+class SplineGate(GateProbaMixin, BaseEstimator):
     """Additive spline gate of a mixture of experts: softmax of splines.
 
     Each expert's logit is a sum of cubic splines, one of each feature:
@@ -242,13 +247,8 @@ class SplineGate(BaseEstimator):
         self : SplineGate
             The gate itself.
         """
-        X = validate_data(self, X, reset=True, dtype=np.float64)
-        names = getattr(self, "feature_names_in_", None)
-        targets = check_array(responsibilities, input_name="responsibilities")
-        self.initialize(targets.shape[1], X.shape[1])
-        if names is not None:
-            self.feature_names_in_ = names
-        self._m_step(X, targets, sample_weight, _xp, full=True)
+        X = initialize_for_fit(self, X, responsibilities)
+        self._m_step(X, responsibilities, sample_weight, _xp, full=True)
         return self.clear_cache()
 
     def log_proba(self, X, kernels=_xp):
@@ -269,36 +269,6 @@ class SplineGate(BaseEstimator):
         softmax = self._trained()
         X = validate_data(self, X, reset=False, dtype=np.float64)
         return softmax.log_proba(self._design(X), kernels)
-
-    def predict_log_proba(self, X):
-        """Predict the log gate probabilities of raw features.
-
-        Parameters
-        ----------
-        X : array-like of shape (n, n_features)
-            Raw features.
-
-        Returns
-        -------
-        log_proba : ndarray of shape (n, n_experts)
-            Rows logsumexp to 0.
-        """
-        return self.log_proba(X)
-
-    def predict_proba(self, X):
-        """Predict the gate probabilities of raw features.
-
-        Parameters
-        ----------
-        X : array-like of shape (n, n_features)
-            Raw features.
-
-        Returns
-        -------
-        proba : ndarray of shape (n, n_experts)
-            Rows sum to 1.
-        """
-        return np.exp(self.log_proba(X))
 
     def keep_experts(self, keep):
         """Drop the output columns of removed experts.
