@@ -1,9 +1,10 @@
 """Numba twins of ``_mlp_xp.py``: the neural gate, one row at a time.
 
 Each function takes and returns what its twin in ``_mlp_xp.py`` does; the
-tests assert that they agree. Rows are processed in parallel blocks, each
-row through the whole network with small per-block buffers, so no (n, hidden)
-array is ever held and the features are standardised on the fly. Sums over
+tests assert that they agree. Rows are processed in parallel blocks, a block
+through the whole network at once in (units, block) buffers with the rows
+innermost (so the loops vectorise), so no (n, hidden) array is ever held
+and the features are standardised on the fly. Sums over
 rows go to one partial result per block, added up in block order at the
 end, so the result does not depend on the number of threads.
 """
@@ -47,40 +48,53 @@ def _check(params, layer_sizes, activation):
         )
 
 
-@numba.njit(**JIT)
-def _forward_row(
-    X, i, mean, scale, params, sizes, unit_offsets, param_offsets, relu, units
+# Sums along the rows of a block may be reassociated (vectorised); the
+# result stays the same for any number of threads, block by block.
+_BLOCK_MATH = {"fastmath": {"contract", "reassoc"}}
+
+
+@numba.njit(**JIT, **_BLOCK_MATH)
+def _forward_block(
+    X, start, rows, mean, scale, params, sizes, unit_offsets, param_offsets, relu, acts
 ):
-    """Fill ``units`` with row i's activations: input, hidden layers, log softmax."""
+    """Fill ``acts`` (units, _BLOCK) with the activations of rows
+    ``start:start + rows``: input, hidden layers, log softmax; rows innermost.
+    """
     n_layers = sizes.shape[0] - 1
     for j in range(sizes[0]):
-        units[j] = (X[i, j] - mean[j]) / scale[j]
+        for r in range(rows):
+            acts[j, r] = (X[start + r, j] - mean[j]) / scale[j]
     for layer in range(n_layers):
         fan_in, fan_out = sizes[layer], sizes[layer + 1]
         inputs, outputs = unit_offsets[layer], unit_offsets[layer + 1]
         weights = param_offsets[layer]
         intercepts = weights + fan_in * fan_out
         for h in range(fan_out):
-            value = 0.0
+            unit = outputs + h
+            intercept = params[intercepts + h]
+            for r in range(rows):
+                acts[unit, r] = intercept
             for j in range(fan_in):
-                value += units[inputs + j] * params[weights + j * fan_out + h]
-            value += params[intercepts + h]
+                weight = params[weights + j * fan_out + h]
+                for r in range(rows):
+                    acts[unit, r] += weight * acts[inputs + j, r]
             if layer < n_layers - 1:
-                value = max(value, 0.0) if relu else math.tanh(value)
-            units[outputs + h] = value
-    output = unit_offsets[n_layers]
-    largest = -np.inf
-    for k in range(sizes[n_layers]):
-        largest = max(largest, units[output + k])
-    if not math.isfinite(largest):
-        largest = 0.0
-    total = 0.0
-    for k in range(sizes[n_layers]):
-        units[output + k] -= largest
-        total += math.exp(units[output + k])
-    log_total = math.log(total)
-    for k in range(sizes[n_layers]):
-        units[output + k] -= log_total
+                for r in range(rows):
+                    value = acts[unit, r]
+                    acts[unit, r] = max(value, 0.0) if relu else math.tanh(value)
+    output, n_outputs = unit_offsets[n_layers], sizes[n_layers]
+    for r in range(rows):
+        largest = -np.inf
+        for k in range(n_outputs):
+            largest = max(largest, acts[output + k, r])
+        if not math.isfinite(largest):
+            largest = 0.0
+        total = 0.0
+        for k in range(n_outputs):
+            total += math.exp(acts[output + k, r] - largest)
+        shift = largest + math.log(total)
+        for k in range(n_outputs):
+            acts[output + k, r] -= shift
 
 
 @numba.njit(**PARALLEL)
@@ -93,22 +107,25 @@ def _log_softmax_blocks(
     output = unit_offsets[n_layers]
     out = np.empty((n_samples, n_outputs))
     for block in prange(n_blocks):
-        units = np.empty(unit_offsets[n_layers] + n_outputs)
-        for i in range(block * _BLOCK, min((block + 1) * _BLOCK, n_samples)):
-            _forward_row(
-                X,
-                i,
-                mean,
-                scale,
-                params,
-                sizes,
-                unit_offsets,
-                param_offsets,
-                relu,
-                units,
-            )
+        acts = np.empty((output + n_outputs, _BLOCK))
+        start = block * _BLOCK
+        rows = min(_BLOCK, n_samples - start)
+        _forward_block(
+            X,
+            start,
+            rows,
+            mean,
+            scale,
+            params,
+            sizes,
+            unit_offsets,
+            param_offsets,
+            relu,
+            acts,
+        )
+        for r in range(rows):
             for k in range(n_outputs):
-                out[i, k] = units[output + k]
+                out[start + r, k] = acts[output + k, r]
     return out
 
 
@@ -130,39 +147,45 @@ def mlp_log_softmax(X, mean, scale, params, layer_sizes, activation):
     )
 
 
-@numba.njit(**JIT)
-def _backward_row(
-    params, sizes, unit_offsets, param_offsets, relu, units, delta, spare, gradient
+@numba.njit(**JIT, **_BLOCK_MATH)
+def _backward_block(
+    rows, params, sizes, unit_offsets, param_offsets, relu, acts, delta, spare, gradient
 ):
-    """Add row i's gradient to ``gradient``, from ``delta`` = d value / d logits.
-
-    ``delta`` and ``spare`` are buffers as wide as the widest layer; both are
-    overwritten.
+    """Add the block's gradient to ``gradient``, from ``delta`` (d value / d
+    logits, shape (width, _BLOCK)); ``delta`` and ``spare`` are overwritten.
     """
     for layer in range(sizes.shape[0] - 2, -1, -1):
         fan_in, fan_out = sizes[layer], sizes[layer + 1]
         inputs = unit_offsets[layer]
         weights = param_offsets[layer]
         intercepts = weights + fan_in * fan_out
-        for j in range(fan_in):
-            unit = units[inputs + j]
-            for h in range(fan_out):
-                gradient[weights + j * fan_out + h] += unit * delta[h]
         for h in range(fan_out):
-            gradient[intercepts + h] += delta[h]
+            total = 0.0
+            for r in range(rows):
+                total += delta[h, r]
+            gradient[intercepts + h] += total
+            for j in range(fan_in):
+                total = 0.0
+                for r in range(rows):
+                    total += acts[inputs + j, r] * delta[h, r]
+                gradient[weights + j * fan_out + h] += total
         if layer == 0:
             break
         for j in range(fan_in):
-            unit = units[inputs + j]
-            total = 0.0
+            for r in range(rows):
+                spare[j, r] = 0.0
             for h in range(fan_out):
-                total += params[weights + j * fan_out + h] * delta[h]
-            if relu:
-                spare[j] = total if unit > 0.0 else 0.0
-            else:
-                spare[j] = total * (1.0 - unit * unit)
+                weight = params[weights + j * fan_out + h]
+                for r in range(rows):
+                    spare[j, r] += weight * delta[h, r]
+        # Only once every input's sum is made: they all read delta.
         for j in range(fan_in):
-            delta[j] = spare[j]
+            for r in range(rows):
+                unit = acts[inputs + j, r]
+                if relu:
+                    delta[j, r] = spare[j, r] if unit > 0.0 else 0.0
+                else:
+                    delta[j, r] = spare[j, r] * (1.0 - unit * unit)
 
 
 @numba.njit(**PARALLEL)
@@ -189,47 +212,55 @@ def _objective_blocks(
     values = np.zeros(n_blocks)
     gradients = np.zeros((n_blocks, params.shape[0]))
     for block in prange(n_blocks):
-        units = np.empty(output + n_outputs)
-        delta = np.empty(width)
-        spare = np.empty(width)
-        gradient = gradients[block]
-        for i in range(block * _BLOCK, min((block + 1) * _BLOCK, n_samples)):
-            weight = row_weight[i]
+        acts = np.empty((output + n_outputs, _BLOCK))
+        delta = np.empty((width, _BLOCK))
+        spare = np.empty((width, _BLOCK))
+        start = block * _BLOCK
+        rows = min(_BLOCK, n_samples - start)
+        _forward_block(
+            X,
+            start,
+            rows,
+            mean,
+            scale,
+            params,
+            sizes,
+            unit_offsets,
+            param_offsets,
+            relu,
+            acts,
+        )
+        value = 0.0
+        for r in range(rows):
+            weight = row_weight[start + r]
             if weight == 0.0:
+                for k in range(n_outputs):
+                    delta[k, r] = 0.0
                 continue
-            _forward_row(
-                X,
-                i,
-                mean,
-                scale,
-                params,
-                sizes,
-                unit_offsets,
-                param_offsets,
-                relu,
-                units,
-            )
-            value = 0.0
+            row_value = 0.0
             target_total = 0.0
             for k in range(n_outputs):
-                value += targets[i, k] * units[output + k]
-                target_total += targets[i, k]
-            values[block] += weight * value
+                target = targets[start + r, k]
+                row_value += target * acts[output + k, r]
+                target_total += target
+            value += weight * row_value
             for k in range(n_outputs):
-                delta[k] = weight * (
-                    targets[i, k] - math.exp(units[output + k]) * target_total
+                delta[k, r] = weight * (
+                    targets[start + r, k] - math.exp(acts[output + k, r]) * target_total
                 )
-            _backward_row(
-                params,
-                sizes,
-                unit_offsets,
-                param_offsets,
-                relu,
-                units,
-                delta,
-                spare,
-                gradient,
-            )
+        values[block] = value
+        _backward_block(
+            rows,
+            params,
+            sizes,
+            unit_offsets,
+            param_offsets,
+            relu,
+            acts,
+            delta,
+            spare,
+            gradients[block],
+        )
     return values, gradients
 
 
