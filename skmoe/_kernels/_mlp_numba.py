@@ -78,10 +78,12 @@ def _forward_block(
                 weight = params[weights + j * fan_out + h]
                 for r in range(rows):
                     acts[unit, r] += weight * acts[inputs + j, r]
-            if layer < n_layers - 1:
+            if layer < n_layers - 1 and relu:
                 for r in range(rows):
-                    value = acts[unit, r]
-                    acts[unit, r] = max(value, 0.0) if relu else math.tanh(value)
+                    acts[unit, r] = max(acts[unit, r], 0.0)
+            elif layer < n_layers - 1:
+                for r in range(rows):
+                    acts[unit, r] = math.tanh(acts[unit, r])
     output, n_outputs = unit_offsets[n_layers], sizes[n_layers]
     for r in range(rows):
         largest = -np.inf
@@ -180,12 +182,13 @@ def _backward_block(
                     spare[j, r] += weight * delta[h, r]
         # Only once every input's sum is made: they all read delta.
         for j in range(fan_in):
-            for r in range(rows):
-                unit = acts[inputs + j, r]
-                if relu:
-                    delta[j, r] = spare[j, r] if unit > 0.0 else 0.0
-                else:
-                    delta[j, r] = spare[j, r] * (1.0 - unit * unit)
+            unit = inputs + j
+            if relu:
+                for r in range(rows):
+                    delta[j, r] = spare[j, r] if acts[unit, r] > 0.0 else 0.0
+            else:
+                for r in range(rows):
+                    delta[j, r] = spare[j, r] * (1.0 - acts[unit, r] * acts[unit, r])
 
 
 @numba.njit(**PARALLEL)
