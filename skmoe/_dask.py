@@ -65,6 +65,7 @@ class DaskData(NamedTuple):
     target_mean: float
     target_scale: float
     target_min: float
+    target_terms: float = 0.0
 
 
 class ResponsibilitiesAt(NamedTuple):
@@ -163,10 +164,11 @@ def chunk_pass(
         )
 
 
-def _target_term_sum(y, weight, family):
-    """``sum_i w_i target_terms(y_i)`` of a chunk (on a worker)."""
-    terms = _xp.target_terms(family, np.asarray(y, dtype=np.float64))
-    return float(terms.sum() if weight is None else weight @ terms)
+def _target_terms(y, family):
+    """``target_terms`` of a chunk's targets (on a worker); invalid targets
+    give NaN here and are refused by the family's check on the client."""
+    with np.errstate(all="ignore"):
+        return _xp.target_terms(family, np.asarray(y, dtype=np.float64))
 
 
 def add_statistics(*parts):
@@ -238,13 +240,8 @@ class DaskEngine(FusedEngine):
     def _prepare_data(self, data):
         if self.kind == "gaussian":
             return data.total_weight, data.target_mean
-        from dask import compute, delayed
-
-        parts = [
-            delayed(_target_term_sum, pure=True)(y, weight, self.kind)
-            for y, weight in zip(data.y, data.sample_weight)
-        ]
-        self.constant = float(sum(compute(*parts)))
+        # Summed once per fit, in prepare_dask_data's first pass.
+        self.constant = data.target_terms
         return data.total_weight, 0.0
 
     def _first_fit(self, responsibilities):
@@ -364,7 +361,7 @@ class DaskEngine(FusedEngine):
         self._start_from(source, self._keep(keep))
 
 
-def prepare_dask_data(X, y, sample_weight):
+def prepare_dask_data(X, y, sample_weight, family="gaussian"):
     """Checks and weighted summaries of dask data, in two passes on the workers.
 
     Parameters
@@ -373,6 +370,9 @@ def prepare_dask_data(X, y, sample_weight):
         From :func:`as_dask_matrix`.
     y, sample_weight : dask arrays of shape (n,)
         From :func:`as_dask_vector` (``sample_weight`` may be None).
+    family : {"gaussian", "poisson", "gamma"}, default="gaussian"
+        The likelihood's name: the weighted sum of its targets' own terms
+        (``_xp.target_terms``, 0 for Gaussian) is taken in the first pass.
 
     Returns
     -------
@@ -395,8 +395,14 @@ def prepare_dask_data(X, y, sample_weight):
             ~(da.isfinite(sample_weight) & (sample_weight >= 0))
         ).sum()
     total = X.shape[0] if sample_weight is None else sample_weight.sum()
-    total, feature_sums, target_sum, target_min, *counts = dask.compute(
-        total, weighted_sum(X), weighted_sum(y), y.min(), *checks.values()
+    terms = y.map_blocks(_target_terms, family, dtype=np.float64)
+    total, feature_sums, target_sum, target_min, target_terms, *counts = dask.compute(
+        total,
+        weighted_sum(X),
+        weighted_sum(y),
+        y.min(),
+        weighted_sum(terms) if family != "gaussian" else 0.0,
+        *checks.values(),
     )
     for problem, count in zip(checks, counts):
         if count:
@@ -426,6 +432,7 @@ def prepare_dask_data(X, y, sample_weight):
         target_mean,
         target_scale if target_scale > 0 else 1.0,
         float(target_min),
+        float(target_terms),
     )
 
 

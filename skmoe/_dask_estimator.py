@@ -86,8 +86,8 @@ class DaskMixin:
             raise ValueError(
                 f"top_k={self.top_k} must be at most n_experts={self.n_experts}."
             )
-        data = prepare_dask_data(X, y, sample_weight)
         likelihood = self._resolved_likelihood()
+        data = prepare_dask_data(X, y, sample_weight, likelihood)
         # The smallest target says whether the family takes them all.
         make_family(likelihood, data.target_scale).check_targets(
             np.array([data.target_min])

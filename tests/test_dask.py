@@ -499,6 +499,27 @@ def test_dask_fit_of_log_link_experts_reaches_the_in_memory_optimum(client, expe
         np.testing.assert_allclose(remote.dispersion_, local.dispersion_, rtol=5e-3)
 
 
+def test_target_terms_are_summed_once_in_the_first_pass():
+    """The targets' own log-density terms of a log-link family, weighted,
+    come with the data's summaries (once per fit, not once per run)."""
+    from scipy.special import gammaln
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(500, 2))
+    y = rng.poisson(2.0, 500).astype(float) + 0.5
+    weight = rng.uniform(0.0, 2.0, 500)
+    Xd, yd, wd = _dask(X, y, weight)
+    expected = {
+        "poisson": -weight @ gammaln(y + 1.0),
+        "gamma": -weight @ np.log(y),
+        "gaussian": 0.0,
+    }
+    for family, value in expected.items():
+        data = prepare_dask_data(Xd, yd, wd, family)
+        assert data.target_terms == pytest.approx(value, rel=1e-12)
+        assert data.total_weight == pytest.approx(weight.sum(), rel=1e-12)
+
+
 def test_dask_fit_checks_the_targets_of_its_family(client, regression):
     X, y, _ = regression
     Xd, yd = _dask(X, y)  # y has negative values
