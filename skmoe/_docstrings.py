@@ -149,7 +149,9 @@ n_experts_ : int
     ``min_expert_weight``). Every per-expert attribute has this length.""",
     "gate_": """\
 gate_ : SoftmaxGate, ClassifierGate, SplineGate or MLPGate
-    The fitted gate; ``gate_.predict_proba(X)`` equals ``gate_proba(X)``.""",
+    The fitted gate. It reads the ``gate_features`` columns of X as a numpy
+    array: ``gate_.predict_proba`` of those columns equals
+    ``gate_proba(X)``.""",
     "expert_weights_": """\
 expert_weights_ : ndarray of shape (`n_experts_`,)
     Share of the (weighted) training data each expert is responsible for.""",
