@@ -38,6 +38,9 @@ SPLINE_START_MAX_ROWS = 5_000
 SPLINE_START_MAX_ITER = 20
 SPLINE_KNOTS = 4
 SPLINE_ADDITIVE_MAX_SHARE = 0.02
+# The start's probabilities on every row are computed this many rows at a
+# time, so that the splines of all rows are never held at once.
+SPLINE_CHUNK_ROWS = 100_000
 
 
 def check_initial_responsibilities(init, n_samples, n_experts):
@@ -201,10 +204,9 @@ def spline_mixture_start(mixture, X, y, sample_weight, rng):
     if len(rows) > SPLINE_START_MAX_ROWS:
         rows = np.sort(rng.choice(rows, SPLINE_START_MAX_ROWS, replace=False))
     splines = SplineTransformer(n_knots=SPLINE_KNOTS, include_bias=False)
-    splines.fit(X[rows][:, varying])
-    features = splines.transform(X[:, varying])
+    features = splines.fit_transform(X[rows][:, varying])
     linear = LogisticRegression() if is_classifier(mixture) else LinearRegression()
-    fit = {"X": features[rows], "y": y[rows], "sample_weight": sample_weight[rows]}
+    fit = {"X": features, "y": y[rows], "sample_weight": sample_weight[rows]}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         # Linear experts on no features: constants, in the one-pass engine.
@@ -212,11 +214,16 @@ def spline_mixture_start(mixture, X, y, sample_weight, rng):
         if helper.n_experts_ < mixture.n_experts:
             return None
         if features.shape[1] <= SPLINE_ADDITIVE_MAX_SHARE * len(rows):
-            start = helper.gate_proba(features[rows])
+            start = helper.gate_proba(features)
             refined = _start_helper(mixture, linear, start, None, rng).fit(**fit)
             if refined.n_experts_ == mixture.n_experts:
                 helper = refined
-    return np.asarray(helper.gate_proba(features), dtype=np.float64)
+    # Every row's gate probabilities, the splines made a chunk at a time.
+    start = np.empty((X.shape[0], mixture.n_experts))
+    for first in range(0, X.shape[0], SPLINE_CHUNK_ROWS):
+        part = slice(first, first + SPLINE_CHUNK_ROWS)
+        start[part] = helper.gate_proba(splines.transform(X[part][:, varying]))
+    return start
 
 
 def _start_helper(mixture, estimator, init, expert_features, rng):

@@ -344,6 +344,17 @@ def test_additive_stage_of_the_spline_start(kind, monkeypatch):
     assert staged < 0.2 * constant
 
 
+def test_spline_start_in_chunks_of_rows(monkeypatch):
+    """The start's probabilities are made a chunk of rows at a time: the
+    same as all at once."""
+    X, y, _ = _regimes(n_samples=600, kind="disc")
+    moe = MixtureOfExpertsRegressor(n_experts=2, random_state=0)
+    whole = spline_mixture_start(moe, X, y, np.ones(len(y)), RandomState(0))
+    monkeypatch.setattr(_init, "SPLINE_CHUNK_ROWS", 7)
+    chunked = spline_mixture_start(moe, X, y, np.ones(len(y)), RandomState(0))
+    np.testing.assert_allclose(chunked, whole, rtol=1e-12, atol=1e-15)
+
+
 def test_spline_start_skips_the_additive_stage_on_few_rows(monkeypatch):
     """More splines than SPLINE_ADDITIVE_MAX_SHARE of the rows: the gate of
     the constant experts is the start."""
